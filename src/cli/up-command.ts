@@ -1,0 +1,203 @@
+/**
+ * @module `brigade up`: a local cluster of N node processes under one supervisor, with a
+ * control API (and stdin commands) to kill, pause, resume and restart nodes.
+ */
+import { rmSync } from "node:fs";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import type { Command } from "commander";
+import Fastify from "fastify";
+import { BrigadeError } from "../lib/errors.js";
+import { Supervisor, supervisorNodesMax, writeSupervisorFile } from "../supervisor/supervisor.js";
+import { CliError } from "./cli-error.js";
+import { table } from "./format.js";
+
+interface UpOptions {
+  nodes: string;
+  dir: string;
+  clusterId: string;
+  logLevel: string;
+  control: string;
+  quiet?: boolean;
+}
+
+const actions = ["kill", "pause", "resume", "restart", "stop"] as const;
+type Action = (typeof actions)[number];
+
+export function registerUpCommand(program: Command): void {
+  program
+    .command("up")
+    .description(
+      "start a local cluster of node processes on loopback and supervise it (Ctrl-C stops all)",
+    )
+    .option("--nodes <n>", `number of nodes (1..${supervisorNodesMax})`, "3")
+    .option("--dir <path>", "data directories and supervisor.json go here", ".brigade")
+    .option("--cluster-id <id>", "cluster id", "brigade-local")
+    .option("--log-level <level>", "nodes' log level", "info")
+    .option(
+      "--control <host:port>",
+      "supervisor control API address (port 0: any free port)",
+      "127.0.0.1:0",
+    )
+    .option("--quiet", "do not stream the nodes' logs")
+    .action(async (options: UpOptions) => {
+      const nodes = Number(options.nodes);
+      if (!Number.isInteger(nodes) || nodes < 1 || nodes > supervisorNodesMax) {
+        throw new CliError(
+          `--nodes must be an integer in 1..${supervisorNodesMax}, got "${options.nodes}"`,
+          2,
+        );
+      }
+      const [controlHost, controlPortText] = options.control.split(/:(?=\d+$)/);
+      const controlPort = Number(controlPortText);
+      if (
+        !controlHost ||
+        !Number.isInteger(controlPort) ||
+        controlPort < 0 ||
+        controlPort > 65535
+      ) {
+        throw new CliError(
+          `malformed --control address "${options.control}": expected host:port`,
+          2,
+        );
+      }
+      const print = (line: string) => process.stdout.write(`${line}\n`);
+      const dir = path.resolve(options.dir);
+      const supervisor = new Supervisor({
+        nodes,
+        dir,
+        clusterId: options.clusterId,
+        logLevel: options.logLevel,
+        output: options.quiet ? (line) => line.includes("***") && print(line) : print,
+      });
+
+      const control = Fastify({ logger: false });
+      control.get("/nodes", async () => supervisor.list());
+      control.post<{ Params: { id: string; action: string } }>(
+        "/nodes/:id/:action",
+        async (request, reply) => {
+          const action = request.params.action as Action;
+          if (!actions.includes(action)) {
+            return reply.code(404).send({
+              error: {
+                code: "InvalidArgument",
+                message: `unknown action "${action}" (use ${actions.join(", ")})`,
+              },
+            });
+          }
+          try {
+            return await perform(supervisor, action, request.params.id);
+          } catch (error) {
+            if (error instanceof BrigadeError)
+              return reply.code(400).send({ error: { code: error.code, message: error.message } });
+            throw error;
+          }
+        },
+      );
+      let controlUrl = "";
+      const publish = () => {
+        if (controlUrl === "") return;
+        writeSupervisorFile(dir, {
+          pid: process.pid,
+          control: controlUrl,
+          clusterId: options.clusterId,
+          nodes: supervisor.list(),
+        });
+      };
+      supervisor.setChangeListener(publish);
+
+      let shuttingDown: Promise<void> | null = null;
+      const shutdown = (signal: string) => {
+        shuttingDown ??= (async () => {
+          print(`brigade: ${signal}: stopping ${nodes} node(s)`);
+          await supervisor.shutdown();
+          await control.close();
+          rmSync(path.join(dir, "supervisor.json"), { force: true });
+          print("brigade: all nodes stopped");
+        })();
+        return shuttingDown;
+      };
+      const stopped = new Promise<void>((resolve) => {
+        process.once("SIGINT", () => shutdown("SIGINT").then(resolve));
+        process.once("SIGTERM", () => shutdown("SIGTERM").then(resolve));
+      });
+
+      try {
+        await control.listen({ host: controlHost, port: controlPort });
+      } catch (error) {
+        throw new CliError(
+          `cannot listen on control address ${options.control}: ${(error as NodeJS.ErrnoException).code}`,
+          2,
+        );
+      }
+      const address = control.server.address();
+      controlUrl = `http://${controlHost}:${typeof address === "object" && address ? address.port : controlPort}`;
+      try {
+        await supervisor.start();
+      } catch (error) {
+        await shutdown("start failed");
+        throw new CliError((error as Error).message, 1);
+      }
+      publish();
+      const rows = supervisor
+        .list()
+        .map((node) => [
+          node.id,
+          `peer ${node.listen}`,
+          `api http://${node.api}`,
+          `pid ${node.pid}`,
+          node.dataDir,
+        ]);
+      print(`brigade: ${nodes} node(s) up in cluster "${options.clusterId}"\n${table(rows)}`);
+      print(
+        `brigade: control ${controlUrl}  (brigade local kill|pause|resume|restart|stop <node>, or type it here; Ctrl-C stops all)`,
+      );
+
+      if (process.stdin.isTTY || process.env.BRIGADE_UP_STDIN === "1") {
+        const input = createInterface({ input: process.stdin });
+        input.on("line", (line) => {
+          const [verb, id] = line.trim().split(/\s+/);
+          if (!verb) return;
+          if (verb === "list" || verb === "status") {
+            print(
+              table(
+                supervisor
+                  .list()
+                  .map((node) => [
+                    node.id,
+                    node.state,
+                    `pid ${node.pid ?? "-"}`,
+                    node.lastExit ?? "",
+                  ]),
+              ),
+            );
+            return;
+          }
+          if (!actions.includes(verb as Action) || !id) {
+            print(`commands: list | ${actions.join(" | ")} <node>`);
+            return;
+          }
+          perform(supervisor, verb as Action, id).catch((error: Error) =>
+            print(`brigade: ${error.message}`),
+          );
+        });
+        stopped.then(() => input.close());
+      }
+      await stopped;
+    });
+}
+
+function perform(supervisor: Supervisor, action: Action, id: string) {
+  switch (action) {
+    case "kill":
+      return Promise.resolve(supervisor.kill(id));
+    case "pause":
+      return Promise.resolve(supervisor.pause(id));
+    case "resume":
+      return Promise.resolve(supervisor.resume(id));
+    case "restart":
+      return supervisor.restart(id);
+    case "stop":
+      return supervisor.stop(id);
+  }
+}

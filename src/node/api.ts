@@ -1,0 +1,185 @@
+/**
+ * @module The node's HTTP API (fastify): health, status, Prometheus metrics, fault injection
+ * and a transport ping. Every node serves it on its API port.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { Logger as PinoLogger } from "pino";
+import type { Registry } from "prom-client";
+import { BrigadeError } from "../lib/errors.js";
+import type { LinkFault } from "../transport/faults.js";
+import type { TcpTransport } from "../transport/tcp-transport.js";
+import { sendError } from "./http-errors.js";
+
+export interface NodeStatus {
+  readonly id: string;
+  readonly clusterId: string;
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly uptimeMs: number;
+  readonly listen: string;
+  readonly advertise: string;
+  readonly api: string;
+  readonly dataDir: string;
+  readonly hlc: { readonly wallMs: number; readonly logical: number };
+  /** Peers this node is connected to. */
+  readonly peers: ReadonlyArray<{
+    readonly id: string;
+    readonly address: string;
+    readonly sinceMs: number;
+  }>;
+  /** Every peer address it dials, connected or not. */
+  readonly knownPeers: ReturnType<TcpTransport["peers"]>;
+}
+
+export interface ApiOptions {
+  readonly logger: PinoLogger;
+  readonly transport: TcpTransport;
+  readonly metrics: Registry;
+  readonly status: () => NodeStatus;
+}
+
+/** Largest request body the API accepts; fault rules and pings are tiny. */
+const apiBodyBytesMax = 64 * 1024;
+/** Most echo requests one ping call may send, so a ping cannot be turned into a load test by accident. */
+const pingCountMax = 1_000;
+
+const faultBodySchema = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    dropRate: { type: "number", minimum: 0, maximum: 1 },
+    delayMs: { type: "integer", minimum: 0, maximum: 600_000 },
+    jitterMs: { type: "integer", minimum: 0, maximum: 600_000 },
+    duplicateRate: { type: "number", minimum: 0, maximum: 1 },
+    partitioned: { type: "boolean" },
+  },
+} as const;
+
+export function createApi(options: ApiOptions): FastifyInstance {
+  const { transport } = options;
+  const app = Fastify({
+    // Per-request logs are info level; the API logs warnings and errors only.
+    loggerInstance: options.logger.child({}, { level: "warn" }) as FastifyBaseLogger,
+    bodyLimit: apiBodyBytesMax,
+  });
+
+  app.setErrorHandler(
+    (
+      error: Error & { statusCode?: number; validation?: unknown; code?: string },
+      _request,
+      reply,
+    ) => {
+      if (error instanceof BrigadeError) return sendError(reply, error);
+      const status = error.statusCode ?? 500;
+      if (status >= 500) options.logger.error({ err: error }, "API error");
+      return reply.code(status).send({
+        error: {
+          code: error.validation ? "InvalidArgument" : (error.code ?? "Internal"),
+          message: error.message,
+          retriable: false,
+        },
+      });
+    },
+  );
+
+  app.get("/v1/health", async () => ({ status: "ok" }));
+
+  app.get("/v1/status", async () => options.status());
+
+  app.get("/metrics", async (_request, reply) => {
+    reply.header("content-type", options.metrics.contentType);
+    return options.metrics.metrics();
+  });
+
+  app.get("/v1/faults", async () => ({
+    rules: transport.faults.list(),
+    droppedFrames: transport.faults.droppedFrames,
+    delayedFrames: transport.faults.delayedFrames,
+    duplicatedFrames: transport.faults.duplicatedFrames,
+  }));
+
+  app.put<{ Params: { peer: string }; Body: Partial<LinkFault> }>(
+    "/v1/faults/:peer",
+    { schema: { body: faultBodySchema } },
+    async (request) => {
+      const rule = transport.faults.set(request.params.peer, request.body ?? {});
+      options.logger.warn({ peer: request.params.peer, rule }, "fault injected");
+      return { peer: request.params.peer, rule };
+    },
+  );
+
+  app.delete<{ Params: { peer: string } }>("/v1/faults/:peer", async (request) => {
+    transport.faults.heal(request.params.peer);
+    options.logger.warn({ peer: request.params.peer }, "fault healed");
+    return { healed: request.params.peer };
+  });
+
+  app.delete("/v1/faults", async () => {
+    transport.faults.heal();
+    options.logger.warn({}, "all faults healed");
+    return { healed: "all" };
+  });
+
+  // Round trips over the node-to-node transport: an operator's ping, and a probe for tests
+  // that faults act on real traffic.
+  app.post<{
+    Params: { peer: string };
+    Querystring: { count?: number; timeoutMs?: number; payloadBytes?: number };
+  }>(
+    "/v1/peers/:peer/ping",
+    {
+      schema: {
+        querystring: {
+          type: "object",
+          properties: {
+            count: { type: "integer", minimum: 1, maximum: pingCountMax, default: 5 },
+            timeoutMs: { type: "integer", minimum: 1, maximum: 60_000, default: 1_000 },
+            payloadBytes: { type: "integer", minimum: 0, maximum: 1024 * 1024, default: 64 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const { peer } = request.params;
+      const { count = 5, timeoutMs = 1_000, payloadBytes = 64 } = request.query;
+      const payload = Buffer.alloc(payloadBytes, 0x61);
+      const results = await Promise.all(
+        Array.from({ length: count }, async () => {
+          const started = performance.now();
+          try {
+            await transport.request(peer, "sys.echo", payload, { timeoutMs });
+            return { ok: true as const, latencyMs: performance.now() - started };
+          } catch (error) {
+            return {
+              ok: false as const,
+              code: error instanceof BrigadeError ? error.code : "Internal",
+            };
+          }
+        }),
+      );
+      const latencies = results
+        .flatMap((result) => (result.ok ? [result.latencyMs] : []))
+        .sort((a, b) => a - b);
+      const errors: Record<string, number> = {};
+      for (const result of results)
+        if (!result.ok) errors[result.code] = (errors[result.code] ?? 0) + 1;
+      return {
+        peer,
+        sent: count,
+        ok: latencies.length,
+        failed: count - latencies.length,
+        errors,
+        latencyMs:
+          latencies.length === 0
+            ? null
+            : {
+                min: latencies[0],
+                p50: latencies[Math.floor((latencies.length - 1) / 2)],
+                max: latencies[latencies.length - 1],
+              },
+      };
+    },
+  );
+
+  return app;
+}

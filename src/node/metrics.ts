@@ -1,0 +1,135 @@
+/** @module Prometheus metrics of one node (prom-client), read from the components' own counters at scrape time. */
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import type { HybridLogicalClock } from "../clocks/hlc.js";
+import type { TcpTransport, TransportStats } from "../transport/tcp-transport.js";
+
+const transportCounters: ReadonlyArray<[keyof TransportStats, string, string]> = [
+  ["framesSent", "brigade_transport_frames_sent_total", "Frames handed to sockets"],
+  ["framesReceived", "brigade_transport_frames_received_total", "Frames decoded from sockets"],
+  ["bytesSent", "brigade_transport_bytes_sent_total", "Bytes handed to sockets"],
+  ["bytesReceived", "brigade_transport_bytes_received_total", "Bytes read from sockets"],
+  [
+    "socketWrites",
+    "brigade_transport_socket_writes_total",
+    "Socket write calls (frames per write shows coalescing)",
+  ],
+  [
+    "connectionsOpened",
+    "brigade_transport_connections_opened_total",
+    "Outbound connections that completed the handshake",
+  ],
+  [
+    "connectionsClosed",
+    "brigade_transport_connections_closed_total",
+    "Open connections that closed",
+  ],
+  [
+    "handshakeFailures",
+    "brigade_transport_handshake_failures_total",
+    "Handshakes refused or failed",
+  ],
+  [
+    "framesOversize",
+    "brigade_transport_frames_oversize_total",
+    "Connections closed for a frame over the size limit",
+  ],
+  [
+    "framesMalformed",
+    "brigade_transport_frames_malformed_total",
+    "Connections closed for an undecodable frame",
+  ],
+  [
+    "framesTruncated",
+    "brigade_transport_frames_truncated_total",
+    "Connections that ended inside a frame",
+  ],
+  [
+    "requestsTimedOut",
+    "brigade_transport_requests_timed_out_total",
+    "Requests that passed their deadline",
+  ],
+  [
+    "lateResponses",
+    "brigade_transport_late_responses_total",
+    "Responses that arrived after their deadline and were dropped",
+  ],
+  [
+    "queueFullRejections",
+    "brigade_transport_queue_full_total",
+    "Sends refused because a queue was full",
+  ],
+  [
+    "clockOffsetRejections",
+    "brigade_transport_clock_offset_rejections_total",
+    "Frames refused for a clock too far ahead",
+  ],
+  [
+    "unroutableFrames",
+    "brigade_transport_unroutable_total",
+    "Messages or requests with no handler",
+  ],
+];
+
+export function createNodeMetrics(options: {
+  transport: TcpTransport;
+  clock: HybridLogicalClock;
+  nodeId: string;
+}): Registry {
+  const { transport, clock } = options;
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: options.nodeId });
+  collectDefaultMetrics({ register: registry });
+  for (const [field, name, help] of transportCounters) {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(transport.stats[field]);
+      },
+    });
+  }
+  new Counter({
+    name: "brigade_fault_frames_dropped_total",
+    help: "Frames discarded by fault injection",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(transport.faults.droppedFrames);
+    },
+  });
+  new Gauge({
+    name: "brigade_transport_peers_connected",
+    help: "Peers with an open outbound connection",
+    registers: [registry],
+    collect() {
+      this.set(transport.connectedPeerIds().length);
+    },
+  });
+  new Gauge({
+    name: "brigade_transport_queued_frames",
+    help: "Frames waiting to be written, across peers",
+    registers: [registry],
+    collect() {
+      this.set(transport.queuedFrames());
+    },
+  });
+  new Gauge({
+    name: "brigade_transport_pending_requests",
+    help: "Requests awaiting a response",
+    registers: [registry],
+    collect() {
+      this.set(transport.pendingRequests());
+    },
+  });
+  new Gauge({
+    name: "brigade_hlc_wall_ms",
+    help: "Wall component of this node's hybrid logical clock",
+    registers: [registry],
+    collect() {
+      this.set(clock.peek().wallMs);
+    },
+  });
+  return registry;
+}

@@ -1,0 +1,310 @@
+/**
+ * @module The local supervisor behind `brigade up`: starts N node processes on loopback with
+ * free ports and data under one directory, streams their logs with a prefix, and can kill
+ * (SIGKILL), pause (SIGSTOP), resume (SIGCONT), stop and restart any one of them. It restarts
+ * nothing by itself: a dead node stays dead until someone asks, so failures stay visible.
+ *
+ * Children are spawned with an IPC channel; a node exits when the channel closes, so the
+ * cluster never outlives a supervisor that was itself killed.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { BrigadeError } from "../lib/errors.js";
+import { formatLogLine } from "./log-format.js";
+
+export type ManagedNodeState = "starting" | "running" | "paused" | "stopped" | "exited";
+
+export interface ManagedNodeInfo {
+  readonly id: string;
+  readonly listen: string;
+  readonly api: string;
+  readonly dataDir: string;
+  readonly pid: number | null;
+  readonly state: ManagedNodeState;
+  /** How the last process ended, e.g. "signal SIGKILL" or "code 0". */
+  readonly lastExit: string | null;
+}
+
+export interface SupervisorOptions {
+  readonly nodes: number;
+  /** Root of the nodes' data directories and of `supervisor.json`. */
+  readonly dir: string;
+  readonly clusterId: string;
+  readonly logLevel: string;
+  /** Where log lines and notices go (already formatted, prefixed with the node id). */
+  readonly output: (line: string) => void;
+  /** Extra flags for every node, e.g. ["--idle-timeout-ms", "1000"]. */
+  readonly nodeArgs?: readonly string[];
+  /** How long to wait for a started node's API to answer. */
+  readonly readyTimeoutMs?: number;
+}
+
+/** Most nodes `brigade up` starts: each is a process, and this machine has few cores. */
+export const supervisorNodesMax = 64;
+
+interface ManagedNode {
+  readonly id: string;
+  readonly listen: string;
+  readonly api: string;
+  readonly dataDir: string;
+  child: ChildProcess | null;
+  state: ManagedNodeState;
+  lastExit: string | null;
+}
+
+const cliEntry = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
+
+export class Supervisor {
+  private readonly nodes = new Map<string, ManagedNode>();
+  private shuttingDown = false;
+  private onChange: () => void = () => {};
+
+  constructor(readonly options: SupervisorOptions) {
+    if (
+      !Number.isInteger(options.nodes) ||
+      options.nodes < 1 ||
+      options.nodes > supervisorNodesMax
+    ) {
+      throw new BrigadeError(
+        "InvalidArgument",
+        `--nodes must be an integer in 1..${supervisorNodesMax}, got ${options.nodes}`,
+      );
+    }
+  }
+
+  /** Allocates ports, starts every node and waits until each API answers. */
+  async start(): Promise<ManagedNodeInfo[]> {
+    mkdirSync(this.options.dir, { recursive: true });
+    const ports = await freePorts(this.options.nodes * 2);
+    for (let index = 0; index < this.options.nodes; index++) {
+      const id = `n${index + 1}`;
+      this.nodes.set(id, {
+        id,
+        listen: `127.0.0.1:${ports[index * 2]}`,
+        api: `127.0.0.1:${ports[index * 2 + 1]}`,
+        dataDir: path.resolve(this.options.dir, id),
+        child: null,
+        state: "stopped",
+        lastExit: null,
+      });
+    }
+    for (const node of this.nodes.values()) this.spawnNode(node);
+    await Promise.all([...this.nodes.values()].map((node) => this.waitReady(node)));
+    return this.list();
+  }
+
+  /** Called after every state change (used to keep `supervisor.json` current). */
+  setChangeListener(listener: () => void): void {
+    this.onChange = listener;
+  }
+
+  list(): ManagedNodeInfo[] {
+    return [...this.nodes.values()].map((node) => ({
+      id: node.id,
+      listen: node.listen,
+      api: node.api,
+      dataDir: node.dataDir,
+      pid: node.child?.pid ?? null,
+      state: node.state,
+      lastExit: node.lastExit,
+    }));
+  }
+
+  kill(id: string): ManagedNodeInfo {
+    const node = this.running(id, "kill");
+    node.child?.kill("SIGKILL");
+    this.notice(id, "killed (SIGKILL)");
+    return this.info(node);
+  }
+
+  pause(id: string): ManagedNodeInfo {
+    const node = this.running(id, "pause");
+    if (node.state === "paused") return this.info(node);
+    node.child?.kill("SIGSTOP");
+    node.state = "paused";
+    this.notice(id, "paused (SIGSTOP)");
+    this.onChange();
+    return this.info(node);
+  }
+
+  resume(id: string): ManagedNodeInfo {
+    const node = this.running(id, "resume");
+    if (node.state !== "paused") return this.info(node);
+    node.child?.kill("SIGCONT");
+    node.state = "running";
+    this.notice(id, "resumed (SIGCONT)");
+    this.onChange();
+    return this.info(node);
+  }
+
+  /** Graceful stop (SIGTERM); the node stays down until `restart`. */
+  async stop(id: string): Promise<ManagedNodeInfo> {
+    const node = this.running(id, "stop");
+    await this.terminate(node);
+    return this.info(node);
+  }
+
+  /** Starts the node again with the same id, ports and data directory (killing it first if it runs). */
+  async restart(id: string): Promise<ManagedNodeInfo> {
+    const node = this.require(id);
+    if (node.child !== null) {
+      const exited = new Promise((resolve) => node.child?.once("exit", resolve));
+      node.child.kill("SIGCONT");
+      node.child.kill("SIGKILL");
+      await exited;
+    }
+    this.spawnNode(node);
+    await this.waitReady(node);
+    return this.info(node);
+  }
+
+  /** Stops every node: SIGTERM, then SIGKILL whatever is left after `graceMs`. */
+  async shutdown(graceMs = 5_000): Promise<void> {
+    this.shuttingDown = true;
+    await Promise.all([...this.nodes.values()].map((node) => this.terminate(node, graceMs)));
+  }
+
+  private async terminate(node: ManagedNode, graceMs = 5_000): Promise<void> {
+    const child = node.child;
+    if (child === null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.kill("SIGCONT"); // a paused process cannot handle SIGTERM
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    await exited;
+    clearTimeout(timer);
+    node.state = "stopped";
+    this.onChange();
+  }
+
+  private spawnNode(node: ManagedNode): void {
+    const others = [...this.nodes.values()]
+      .filter((other) => other.id !== node.id)
+      .map((other) => other.listen);
+    const args = [
+      cliEntry,
+      "node",
+      "--id",
+      node.id,
+      "--cluster-id",
+      this.options.clusterId,
+      "--listen",
+      node.listen,
+      "--api",
+      node.api,
+      "--data",
+      node.dataDir,
+      "--log-level",
+      this.options.logLevel,
+      ...(others.length > 0 ? ["--join", others.join(",")] : []),
+      ...(this.options.nodeArgs ?? []),
+    ];
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe", "ipc"] });
+    node.child = child;
+    node.state = "starting";
+    const prefix = `${node.id.padEnd(4)}|`;
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream === null) continue;
+      createInterface({ input: stream }).on("line", (line) =>
+        this.options.output(`${prefix} ${formatLogLine(line)}`),
+      );
+    }
+    child.on("exit", (code, signal) => {
+      if (node.child !== child) return;
+      node.child = null;
+      node.lastExit = signal ? `signal ${signal}` : `code ${code}`;
+      if (node.state !== "stopped") node.state = "exited";
+      if (!this.shuttingDown) this.notice(node.id, `exited (${node.lastExit}); not restarting`);
+      this.onChange();
+    });
+    child.on("error", (error) => this.notice(node.id, `failed to start: ${error.message}`));
+    this.onChange();
+  }
+
+  private async waitReady(node: ManagedNode): Promise<void> {
+    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 15_000);
+    while (Date.now() < deadline) {
+      if (node.child === null) {
+        throw new BrigadeError(
+          "Unavailable",
+          `node ${node.id} exited during start (${node.lastExit})`,
+        );
+      }
+      try {
+        const response = await fetch(`http://${node.api}/v1/health`, {
+          signal: AbortSignal.timeout(500),
+        });
+        if (response.ok) {
+          node.state = "running";
+          this.onChange();
+          return;
+        }
+      } catch {
+        // not listening yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new BrigadeError(
+      "DeadlineExceeded",
+      `node ${node.id} did not answer on http://${node.api} in time`,
+    );
+  }
+
+  private require(id: string): ManagedNode {
+    const node = this.nodes.get(id);
+    if (node === undefined) {
+      throw new BrigadeError(
+        "InvalidArgument",
+        `no node "${id}" (nodes: ${[...this.nodes.keys()].join(", ")})`,
+      );
+    }
+    return node;
+  }
+
+  private running(id: string, action: string): ManagedNode {
+    const node = this.require(id);
+    if (node.child === null)
+      throw new BrigadeError(
+        "InvalidArgument",
+        `cannot ${action} ${id}: it is not running (${node.state})`,
+      );
+    return node;
+  }
+
+  private info(node: ManagedNode): ManagedNodeInfo {
+    return this.list().find((info) => info.id === node.id) as ManagedNodeInfo;
+  }
+
+  private notice(id: string, text: string): void {
+    this.options.output(`${id.padEnd(4)}| *** ${text}`);
+  }
+}
+
+/** Writes the supervisor's state for other tools (`brigade local`, tests) atomically. */
+export function writeSupervisorFile(dir: string, contents: object): void {
+  const file = path.join(dir, "supervisor.json");
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(contents, null, 2)}\n`);
+  renameSync(`${file}.tmp`, file);
+}
+
+/** Ports the kernel considers free right now (bound to port 0, then released). */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const server = net.createServer();
+          server.once("error", reject);
+          server.listen(0, "127.0.0.1", () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
