@@ -190,7 +190,7 @@ export function registerUpCommand(program: Command): void {
 function perform(supervisor: Supervisor, action: Action, id: string) {
   switch (action) {
     case "kill":
-      return Promise.resolve(supervisor.kill(id));
+      return supervisor.kill(id);
     case "pause":
       return Promise.resolve(supervisor.pause(id));
     case "resume":

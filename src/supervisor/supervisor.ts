@@ -114,10 +114,14 @@ export class Supervisor {
     }));
   }
 
-  kill(id: string): ManagedNodeInfo {
+  /** SIGKILL; resolves once the process is gone. */
+  async kill(id: string): Promise<ManagedNodeInfo> {
     const node = this.running(id, "kill");
-    node.child?.kill("SIGKILL");
+    const child = node.child as ChildProcess;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGKILL");
     this.notice(id, "killed (SIGKILL)");
+    await exited;
     return this.info(node);
   }
 

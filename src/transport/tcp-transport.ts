@@ -704,7 +704,6 @@ export class TcpTransport extends EventEmitter<{
     const socket = connection.socket;
     socket.on("data", (chunk: Buffer) => {
       if (connection.state === "closed") return;
-      connection.lastReceivedMs = Date.now();
       this.stats.bytesReceived += chunk.length;
       let bodies: Buffer[];
       try {
@@ -728,6 +727,10 @@ export class TcpTransport extends EventEmitter<{
           return;
         }
         this.stats.framesReceived++;
+        // Frames a partition discards must not keep the connection looking alive.
+        if (connection.peerId === null || !this.faults.isPartitioned(connection.peerId)) {
+          connection.lastReceivedMs = Date.now();
+        }
         onFrame(frame);
       }
     });
