@@ -7,7 +7,14 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { CliProcess, freePort, getJson, runCli, temporaryDirectory, waitFor } from "../testkit/index.js";
+import {
+  CliProcess,
+  freePort,
+  getJson,
+  runCli,
+  temporaryDirectory,
+  waitFor,
+} from "../testkit/index.js";
 
 const directory = temporaryDirectory();
 const processes: CliProcess[] = [];
@@ -16,12 +23,18 @@ after(async () => {
   directory.remove();
 });
 
-async function startNode(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ node: CliProcess; api: string }> {
+async function startNode(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ node: CliProcess; api: string }> {
   const apiPort = await freePort();
   const api = `127.0.0.1:${apiPort}`;
   const node = new CliProcess(["node", "--api", api, "--listen", "127.0.0.1:0", ...args], { env });
   processes.push(node);
-  await waitFor(`node on ${api}`, async () => (await getJson(`http://${api}/v1/health`)).status === 200);
+  await waitFor(
+    `node on ${api}`,
+    async () => (await getJson(`http://${api}/v1/health`)).status === 200,
+  );
   return { node, api };
 }
 
@@ -33,7 +46,16 @@ describe("brigade CLI", () => {
   it("--help lists every node setting with its default", async () => {
     const run = await runCli(["node", "--help"]);
     assert.equal(run.code, 0);
-    for (const flag of ["--id", "--cluster-id", "--listen", "--api", "--join", "--data", "--log-level", "--config"]) {
+    for (const flag of [
+      "--id",
+      "--cluster-id",
+      "--listen",
+      "--api",
+      "--join",
+      "--data",
+      "--log-level",
+      "--config",
+    ]) {
       assert.ok(run.stdout.includes(flag), `help lacks ${flag}`);
     }
     assert.match(run.stdout, /default:\s+127\.0\.0\.1:7001/);
@@ -52,7 +74,13 @@ describe("brigade CLI", () => {
   });
 
   it("a malformed address is one line naming it and exit code 2", async () => {
-    const run = await runCli(["node", "--listen", "127.0.0.1:notaport", "--data", path.join(directory.path, "bad")]);
+    const run = await runCli([
+      "node",
+      "--listen",
+      "127.0.0.1:notaport",
+      "--data",
+      path.join(directory.path, "bad"),
+    ]);
     assert.equal(run.code, 2);
     oneLine(run.stderr);
     assert.match(run.stderr, /--listen: malformed address "127\.0\.0\.1:notaport"/);
@@ -77,10 +105,26 @@ describe("brigade CLI", () => {
     await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
     const { port } = blocker.address() as net.AddressInfo;
     try {
-      const run = await runCli(["node", "--listen", `127.0.0.1:${port}`, "--api", "127.0.0.1:0", "--data", path.join(directory.path, "busy")]);
+      const run = await runCli([
+        "node",
+        "--listen",
+        `127.0.0.1:${port}`,
+        "--api",
+        "127.0.0.1:0",
+        "--data",
+        path.join(directory.path, "busy"),
+      ]);
       assert.equal(run.code, 2);
       assert.match(run.stderr, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use`));
-      const api = await runCli(["node", "--listen", "127.0.0.1:0", "--api", `127.0.0.1:${port}`, "--data", path.join(directory.path, "busy2")]);
+      const api = await runCli([
+        "node",
+        "--listen",
+        "127.0.0.1:0",
+        "--api",
+        `127.0.0.1:${port}`,
+        "--data",
+        path.join(directory.path, "busy2"),
+      ]);
       assert.equal(api.code, 2);
       assert.match(api.stderr, new RegExp(`API port ${port} .* already in use`));
     } finally {
@@ -91,12 +135,41 @@ describe("brigade CLI", () => {
   it("refuses a data directory that belongs to another node or cluster, and leaves it intact", async () => {
     const data = path.join(directory.path, "owned");
     mkdirSync(data, { recursive: true });
-    const identity = JSON.stringify({ formatVersion: 1, nodeId: "n7", clusterId: "prod", createdAt: "2026-01-01T00:00:00.000Z" });
+    const identity = JSON.stringify({
+      formatVersion: 1,
+      nodeId: "n7",
+      clusterId: "prod",
+      createdAt: "2026-01-01T00:00:00.000Z",
+    });
     writeFileSync(path.join(data, "brigade-node.json"), identity);
-    const wrongId = await runCli(["node", "--id", "n1", "--cluster-id", "prod", "--data", data, "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0"]);
+    const wrongId = await runCli([
+      "node",
+      "--id",
+      "n1",
+      "--cluster-id",
+      "prod",
+      "--data",
+      data,
+      "--listen",
+      "127.0.0.1:0",
+      "--api",
+      "127.0.0.1:0",
+    ]);
     assert.equal(wrongId.code, 2);
     assert.match(wrongId.stderr, /belongs to node "n7" of cluster "prod"/);
-    const wrongCluster = await runCli(["node", "--id", "n7", "--cluster-id", "test", "--data", data, "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0"]);
+    const wrongCluster = await runCli([
+      "node",
+      "--id",
+      "n7",
+      "--cluster-id",
+      "test",
+      "--data",
+      data,
+      "--listen",
+      "127.0.0.1:0",
+      "--api",
+      "127.0.0.1:0",
+    ]);
     assert.equal(wrongCluster.code, 2);
     const { readFileSync } = await import("node:fs");
     assert.equal(readFileSync(path.join(data, "brigade-node.json"), "utf8"), identity);
@@ -104,23 +177,42 @@ describe("brigade CLI", () => {
 
   it("takes settings from flags over BRIGADE_* env over the config file, and serves status and metrics", async () => {
     const file = path.join(directory.path, "config.json");
-    writeFileSync(file, JSON.stringify({ clusterId: "from-file", id: "file-node", logLevel: "warn" }));
+    writeFileSync(
+      file,
+      JSON.stringify({ clusterId: "from-file", id: "file-node", logLevel: "warn" }),
+    );
     const data = (name: string) => path.join(directory.path, name);
 
     const fromFile = await startNode(["--config", file, "--data", data("d1")]);
-    const status1 = (await getJson(`http://${fromFile.api}/v1/status`)).body as { id: string; clusterId: string };
+    const status1 = (await getJson(`http://${fromFile.api}/v1/status`)).body as {
+      id: string;
+      clusterId: string;
+    };
     assert.deepEqual([status1.id, status1.clusterId], ["file-node", "from-file"]);
     await fromFile.node.stop();
 
-    const fromEnv = await startNode(["--config", file, "--data", data("d2")], { BRIGADE_CLUSTER_ID: "from-env" });
-    const status2 = (await getJson(`http://${fromEnv.api}/v1/status`)).body as { id: string; clusterId: string };
+    const fromEnv = await startNode(["--config", file, "--data", data("d2")], {
+      BRIGADE_CLUSTER_ID: "from-env",
+    });
+    const status2 = (await getJson(`http://${fromEnv.api}/v1/status`)).body as {
+      id: string;
+      clusterId: string;
+    };
     assert.deepEqual([status2.id, status2.clusterId], ["file-node", "from-env"]);
     await fromEnv.node.stop();
 
-    const fromFlag = await startNode(["--config", file, "--data", data("d3"), "--cluster-id", "from-flag"], { BRIGADE_CLUSTER_ID: "from-env" });
+    const fromFlag = await startNode(
+      ["--config", file, "--data", data("d3"), "--cluster-id", "from-flag"],
+      { BRIGADE_CLUSTER_ID: "from-env" },
+    );
     const status = await runCli(["status", "--json", "--api", fromFlag.api]);
     assert.equal(status.code, 0);
-    const parsed = JSON.parse(status.stdout) as { id: string; clusterId: string; uptimeMs: number; peers: unknown[] };
+    const parsed = JSON.parse(status.stdout) as {
+      id: string;
+      clusterId: string;
+      uptimeMs: number;
+      peers: unknown[];
+    };
     assert.deepEqual([parsed.id, parsed.clusterId], ["file-node", "from-flag"]);
     assert.equal(typeof parsed.uptimeMs, "number");
     assert.deepEqual(parsed.peers, []);

@@ -36,6 +36,30 @@ export function registerLocalCommands(program: Command): void {
           `${table(nodes.map((node) => [node.id, node.state, `pid ${node.pid ?? "-"}`, `api ${node.api}`, node.lastExit ?? ""]))}\n`,
         );
     });
+  local
+    .command("partition")
+    .description(
+      "cut the network between two nodes, both directions (heal with `brigade local heal`)",
+    )
+    .argument("<a>", "node id")
+    .argument("<b>", "node id")
+    .option("--dir <path>", "the `brigade up` directory", ".brigade")
+    .action(async (a: string, b: string, options: { dir: string }) => {
+      await callApi(controlUrl(options.dir), "POST", "/faults", {
+        from: a,
+        to: b,
+        rule: { partitioned: true },
+      });
+      process.stdout.write(`partitioned ${a} from ${b}\n`);
+    });
+  local
+    .command("heal")
+    .description("remove every injected network fault on every node")
+    .option("--dir <path>", "the `brigade up` directory", ".brigade")
+    .action(async (options: { dir: string }) => {
+      await callApi(controlUrl(options.dir), "DELETE", "/faults");
+      process.stdout.write("healed\n");
+    });
   const describe: Record<string, string> = {
     kill: "SIGKILL a node",
     pause: "SIGSTOP a node",

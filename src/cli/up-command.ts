@@ -2,13 +2,14 @@
  * @module `brigade up`: a local cluster of N node processes under one supervisor, with a
  * control API (and stdin commands) to kill, pause, resume and restart nodes.
  */
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import Fastify from "fastify";
 import { BrigadeError } from "../lib/errors.js";
 import { Supervisor, supervisorNodesMax, writeSupervisorFile } from "../supervisor/supervisor.js";
+import type { LinkFault } from "../transport/faults.js";
 import { CliError } from "./cli-error.js";
 import { table } from "./format.js";
 
@@ -63,6 +64,13 @@ export function registerUpCommand(program: Command): void {
       }
       const print = (line: string) => process.stdout.write(`${line}\n`);
       const dir = path.resolve(options.dir);
+      const running = runningSupervisor(dir);
+      if (running !== null) {
+        throw new CliError(
+          `another \`brigade up\` (pid ${running}) is using ${dir}; stop it or pass --dir`,
+          2,
+        );
+      }
       const supervisor = new Supervisor({
         nodes,
         dir,
@@ -94,6 +102,24 @@ export function registerUpCommand(program: Command): void {
           }
         },
       );
+      control.post<{ Body: { from: string; to: string; rule: Partial<LinkFault> } }>(
+        "/faults",
+        async (request, reply) => {
+          const { from, to, rule } = request.body ?? {};
+          try {
+            await supervisor.fault(String(from), String(to), rule ?? {});
+            return { from, to, rule };
+          } catch (error) {
+            if (error instanceof BrigadeError)
+              return reply.code(400).send({ error: { code: error.code, message: error.message } });
+            throw error;
+          }
+        },
+      );
+      control.delete("/faults", async () => {
+        await supervisor.heal();
+        return { healed: "all" };
+      });
       let controlUrl = "";
       const publish = () => {
         if (controlUrl === "") return;
@@ -150,7 +176,7 @@ export function registerUpCommand(program: Command): void {
         ]);
       print(`brigade: ${nodes} node(s) up in cluster "${options.clusterId}"\n${table(rows)}`);
       print(
-        `brigade: control ${controlUrl}  (brigade local kill|pause|resume|restart|stop <node>, or type it here; Ctrl-C stops all)`,
+        `brigade: control ${controlUrl}  (brigade local kill|pause|resume|restart|stop <node>, brigade local partition|heal, or type commands here; Ctrl-C stops all)`,
       );
 
       if (process.stdin.isTTY || process.env.BRIGADE_UP_STDIN === "1") {
@@ -173,8 +199,17 @@ export function registerUpCommand(program: Command): void {
             );
             return;
           }
+          const fault = parseFaultCommand(line);
+          if (fault !== null) {
+            const done =
+              fault === "heal"
+                ? supervisor.heal()
+                : supervisor.fault(fault.from, fault.to, fault.rule);
+            done.catch((error: Error) => print(`brigade: ${error.message}`));
+            return;
+          }
           if (!actions.includes(verb as Action) || !id) {
-            print(`commands: list | ${actions.join(" | ")} <node>`);
+            print(`commands: list | ${actions.join(" | ")} <node> | ${faultCommandsHelp}`);
             return;
           }
           perform(supervisor, verb as Action, id).catch((error: Error) =>
@@ -199,5 +234,49 @@ function perform(supervisor: Supervisor, action: Action, id: string) {
       return supervisor.restart(id);
     case "stop":
       return supervisor.stop(id);
+  }
+}
+
+export const faultCommandsHelp =
+  "partition <a> <b> | drop <a> <b> <rate> | delay <a> <b> <ms> [jitter-ms] | duplicate <a> <b> <rate> | heal";
+
+/** Parses a fault command typed at the `brigade up` prompt; null when the line is not one. */
+export function parseFaultCommand(
+  line: string,
+): { from: string; to: string; rule: Partial<LinkFault> } | "heal" | null {
+  const [verb, from, to, first, second] = line.trim().split(/\s+/);
+  if (verb === "heal") return "heal";
+  if (!from || !to) return null;
+  const number = (text: string | undefined) =>
+    text === undefined
+      ? Number.NaN
+      : Number(text.replace(/%$/, "")) / (text.endsWith("%") ? 100 : 1);
+  switch (verb) {
+    case "partition":
+      return { from, to, rule: { partitioned: true } };
+    case "drop":
+      return { from, to, rule: { dropRate: number(first) } };
+    case "duplicate":
+      return { from, to, rule: { duplicateRate: number(first) } };
+    case "delay":
+      return {
+        from,
+        to,
+        rule: { delayMs: number(first), jitterMs: second === undefined ? 0 : number(second) },
+      };
+    default:
+      return null;
+  }
+}
+
+function runningSupervisor(dir: string): number | null {
+  try {
+    const { pid } = JSON.parse(readFileSync(path.join(dir, "supervisor.json"), "utf8")) as {
+      pid: number;
+    };
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return null;
   }
 }

@@ -8,7 +8,14 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { CliProcess, getJson, isProcessAlive, runCli, temporaryDirectory, waitFor } from "../testkit/index.js";
+import {
+  CliProcess,
+  getJson,
+  isProcessAlive,
+  runCli,
+  temporaryDirectory,
+  waitFor,
+} from "../testkit/index.js";
 import type { ManagedNodeInfo } from "./supervisor.js";
 
 const directory = temporaryDirectory();
@@ -42,7 +49,9 @@ before(async () => {
     () => {
       if (!existsSync(file)) return null;
       const state = JSON.parse(readFileSync(file, "utf8")) as { nodes: ManagedNodeInfo[] };
-      return state.nodes.length === 3 && state.nodes.every((node) => node.state === "running") ? state.nodes : null;
+      return state.nodes.length === 3 && state.nodes.every((node) => node.state === "running")
+        ? state.nodes
+        : null;
     },
     30_000,
   );
@@ -59,7 +68,10 @@ describe("brigade up: a real three-node cluster", () => {
   it("starts three nodes that connect to each other", async () => {
     for (const id of ["n1", "n2", "n3"]) {
       const others = ["n1", "n2", "n3"].filter((other) => other !== id);
-      await waitFor(`${id} connected to ${others}`, async () => (await connectedPeers(id)).join() === others.join());
+      await waitFor(
+        `${id} connected to ${others}`,
+        async () => (await connectedPeers(id)).join() === others.join(),
+      );
     }
     const status = await cli("status", "--api", api("n1"));
     assert.equal(status.code, 0);
@@ -69,7 +81,17 @@ describe("brigade up: a real three-node cluster", () => {
   it("injected drop makes real round trips fail, and heal restores them", async () => {
     const set = await cli("fault", "set", "n2", "--drop", "100%", "--api", api("n1"));
     assert.equal(set.code, 0, set.stderr);
-    const ping = await cli("ping", "n2", "--count", "3", "--timeout-ms", "300", "--json", "--api", api("n1"));
+    const ping = await cli(
+      "ping",
+      "n2",
+      "--count",
+      "3",
+      "--timeout-ms",
+      "300",
+      "--json",
+      "--api",
+      api("n1"),
+    );
     assert.equal(ping.code, 1);
     assert.deepEqual(JSON.parse(ping.stdout).errors, { DeadlineExceeded: 3 });
     const faults = await getJson(`http://${api("n1")}/v1/faults`);
@@ -89,19 +111,61 @@ describe("brigade up: a real three-node cluster", () => {
 
   it("a partition cuts both directions between two real nodes, and heal restores the link", async () => {
     assert.equal((await cli("fault", "set", "n3", "--partition", "--api", api("n1"))).code, 0);
-    await waitFor("n1 and n3 to lose each other", async () => !(await connectedPeers("n1")).includes("n3") && !(await connectedPeers("n3")).includes("n1"));
-    assert.deepEqual(await connectedPeers("n2"), ["n1", "n3"], "the partition must not touch other links");
+    await waitFor(
+      "n1 and n3 to lose each other",
+      async () =>
+        !(await connectedPeers("n1")).includes("n3") &&
+        !(await connectedPeers("n3")).includes("n1"),
+    );
+    assert.deepEqual(
+      await connectedPeers("n2"),
+      ["n1", "n3"],
+      "the partition must not touch other links",
+    );
     const listed = await cli("fault", "list", "--json", "--api", api("n1"));
     assert.equal(JSON.parse(listed.stdout).rules.n3.partitioned, true);
     await cli("fault", "heal", "--api", api("n1"));
-    await waitFor("n1 and n3 reconnected", async () => (await connectedPeers("n1")).includes("n3") && (await connectedPeers("n3")).includes("n1"));
+    await waitFor(
+      "n1 and n3 reconnected",
+      async () =>
+        (await connectedPeers("n1")).includes("n3") && (await connectedPeers("n3")).includes("n1"),
+    );
+  });
+
+  it("the supervisor partitions two nodes symmetrically and heals every node", async () => {
+    assert.equal((await cli("local", "partition", "n1", "n2", "--dir", dir)).code, 0);
+    await waitFor(
+      "n1 and n2 to lose each other",
+      async () =>
+        !(await connectedPeers("n1")).includes("n2") &&
+        !(await connectedPeers("n2")).includes("n1"),
+    );
+    assert.equal((await cli("local", "heal", "--dir", dir)).code, 0);
+    await waitFor(
+      "n1 and n2 reconnected",
+      async () =>
+        (await connectedPeers("n1")).includes("n2") && (await connectedPeers("n2")).includes("n1"),
+    );
+    for (const id of ["n1", "n2", "n3"]) {
+      const { body } = await getJson(`http://${api(id)}/v1/faults`);
+      assert.deepEqual((body as { rules: object }).rules, {}, `${id} still has faults`);
+    }
   });
 
   it("a paused node is noticed by the others and comes back on resume", async () => {
     assert.equal((await cli("local", "pause", "n3", "--dir", dir)).code, 0);
-    await waitFor("n1 and n2 to notice n3 is silent", async () => !(await connectedPeers("n1")).includes("n3") && !(await connectedPeers("n2")).includes("n3"));
+    await waitFor(
+      "n1 and n2 to notice n3 is silent",
+      async () =>
+        !(await connectedPeers("n1")).includes("n3") &&
+        !(await connectedPeers("n2")).includes("n3"),
+    );
     assert.equal((await cli("local", "resume", "n3", "--dir", dir)).code, 0);
-    await waitFor("n3 back everywhere", async () => (await connectedPeers("n1")).includes("n3") && (await connectedPeers("n2")).includes("n3"));
+    await waitFor(
+      "n3 back everywhere",
+      async () =>
+        (await connectedPeers("n1")).includes("n3") && (await connectedPeers("n2")).includes("n3"),
+    );
   });
 
   it("SIGKILL of one node: the other two notice and keep serving", async () => {
@@ -110,11 +174,25 @@ describe("brigade up: a real three-node cluster", () => {
     const info = JSON.parse(killed.stdout) as ManagedNodeInfo;
     assert.equal(info.state, "exited");
     assert.equal(info.lastExit, "signal SIGKILL");
-    await waitFor("n1 and n3 to notice n2 is gone", async () => (await connectedPeers("n1")).join() === "n3" && (await connectedPeers("n3")).join() === "n1");
+    await waitFor(
+      "n1 and n3 to notice n2 is gone",
+      async () =>
+        (await connectedPeers("n1")).join() === "n3" &&
+        (await connectedPeers("n3")).join() === "n1",
+    );
     const ping = await cli("ping", "n3", "--count", "5", "--api", api("n1"));
     assert.equal(ping.code, 0);
     assert.equal((await getJson(`http://${api("n3")}/v1/health`)).status, 200);
-    const toDead = await cli("ping", "n2", "--count", "1", "--timeout-ms", "200", "--api", api("n1"));
+    const toDead = await cli(
+      "ping",
+      "n2",
+      "--count",
+      "1",
+      "--timeout-ms",
+      "200",
+      "--api",
+      api("n1"),
+    );
     assert.equal(toDead.code, 1);
   });
 
@@ -123,7 +201,8 @@ describe("brigade up: a real three-node cluster", () => {
     assert.equal(restarted.code, 0, restarted.stderr);
     const info = JSON.parse(restarted.stdout) as ManagedNodeInfo;
     if (info.pid) nodePids.add(info.pid);
-    for (const id of ["n1", "n3"]) await waitFor(`${id} sees n2 again`, async () => (await connectedPeers(id)).includes("n2"));
+    for (const id of ["n1", "n3"])
+      await waitFor(`${id} sees n2 again`, async () => (await connectedPeers(id)).includes("n2"));
     assert.deepEqual(await connectedPeers("n2"), ["n1", "n3"]);
   });
 

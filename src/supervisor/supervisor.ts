@@ -14,6 +14,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { BrigadeError } from "../lib/errors.js";
+import type { LinkFault } from "../transport/faults.js";
 import { formatLogLine } from "./log-format.js";
 
 export type ManagedNodeState = "starting" | "running" | "paused" | "stopped" | "exited";
@@ -258,6 +259,29 @@ export class Supervisor {
     );
   }
 
+  /**
+   * Injects a network fault on real traffic through the nodes' fault API. A partition is
+   * set on both nodes (blocking both directions); drop, delay and duplicate act on what
+   * `source` sends to `target`.
+   */
+  async fault(source: string, target: string, rule: Partial<LinkFault>): Promise<void> {
+    const from = this.require(source);
+    const to = this.require(target);
+    await putFault(from, to.id, rule);
+    if (rule.partitioned) await putFault(to, from.id, { partitioned: true });
+    this.notice(source, `fault toward ${target}: ${JSON.stringify(rule)}`);
+  }
+
+  /** Removes every fault on every running node. */
+  async heal(): Promise<void> {
+    await Promise.all(
+      [...this.nodes.values()]
+        .filter((node) => node.child !== null && node.state !== "paused")
+        .map((node) => nodeApi(node, "DELETE", "/v1/faults")),
+    );
+    this.options.output("*** all faults healed");
+  }
+
   private require(id: string): ManagedNode {
     const node = this.nodes.get(id);
     if (node === undefined) {
@@ -311,4 +335,37 @@ async function freePorts(count: number): Promise<number[]> {
   const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
   await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
   return ports;
+}
+
+async function putFault(node: ManagedNode, peer: string, rule: Partial<LinkFault>): Promise<void> {
+  await nodeApi(node, "PUT", `/v1/faults/${encodeURIComponent(peer)}`, rule);
+}
+
+async function nodeApi(
+  node: ManagedNode,
+  method: string,
+  pathname: string,
+  body?: unknown,
+): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(`http://${node.api}${pathname}`, {
+      method,
+      signal: AbortSignal.timeout(5_000),
+      ...(body === undefined
+        ? {}
+        : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+    });
+  } catch (error) {
+    throw new BrigadeError(
+      "Unavailable",
+      `node ${node.id} did not answer on http://${node.api}: ${(error as Error).message}`,
+    );
+  }
+  if (!response.ok) {
+    throw new BrigadeError(
+      "InvalidArgument",
+      `node ${node.id} refused ${method} ${pathname}: ${await response.text()}`,
+    );
+  }
 }
