@@ -24,7 +24,16 @@ const layerRank: Record<string, number> = {
   architecture: 7,
 };
 const pureLayers = new Set(["lib", "clocks", "core"]);
-const impureCalls = [/\bDate\.now\b/, /\bnew Date\(/, /\bMath\.random\b/, /\bperformance\.now\b/, /\bsetTimeout\b/, /\bsetInterval\b/, /\bsetImmediate\b/, /\bcrypto\.randomUUID\b/];
+const impureCalls = [
+  /\bDate\.now\b/,
+  /\bnew Date\(/,
+  /\bMath\.random\b/,
+  /\bperformance\.now\b/,
+  /\bsetTimeout\b/,
+  /\bsetInterval\b/,
+  /\bsetImmediate\b/,
+  /\bcrypto\.randomUUID\b/,
+];
 
 function sourceFiles(directory: string): string[] {
   return readdirSync(directory, { withFileTypes: true }).flatMap((entry) => {
@@ -42,17 +51,25 @@ describe("architecture", () => {
   const files = sourceFiles(sourceRoot).filter((file) => path.dirname(file) !== sourceRoot);
 
   it("knows the layer of every source folder", () => {
-    for (const file of files) assert.ok(layerOf(file) in layerRank, `${path.relative(repositoryRoot, file)} is in a folder with no layer`);
+    for (const file of files)
+      assert.ok(
+        layerOf(file) in layerRank,
+        `${path.relative(repositoryRoot, file)} is in a folder with no layer`,
+      );
   });
 
   it("imports only point down the layers", () => {
     const violations: string[] = [];
     for (const file of files) {
       const from = layerOf(file);
-      for (const match of readFileSync(file, "utf8").matchAll(/^\s*(?:import|export)[^'"]*?from\s+["'](\.[^"']+)["']/gm)) {
+      for (const match of readFileSync(file, "utf8").matchAll(
+        /^\s*(?:import|export)[^'"]*?from\s+["'](\.[^"']+)["']/gm,
+      )) {
         const target = layerOf(path.resolve(path.dirname(file), match[1] as string));
         if (target !== from && (layerRank[target] ?? 99) >= (layerRank[from] ?? 0)) {
-          violations.push(`${path.relative(sourceRoot, file)} (${from}) imports ${match[1]} (${target})`);
+          violations.push(
+            `${path.relative(sourceRoot, file)} (${from}) imports ${match[1]} (${target})`,
+          );
         }
       }
     }
@@ -63,8 +80,11 @@ describe("architecture", () => {
     const violations: string[] = [];
     for (const file of files.filter((candidate) => pureLayers.has(layerOf(candidate)))) {
       const text = readFileSync(file, "utf8").replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, "");
-      for (const pattern of impureCalls) if (pattern.test(text)) violations.push(`${path.relative(sourceRoot, file)}: ${pattern.source}`);
-      if (/from\s+["']node:/.test(text)) violations.push(`${path.relative(sourceRoot, file)}: imports a node: module`);
+      for (const pattern of impureCalls)
+        if (pattern.test(text))
+          violations.push(`${path.relative(sourceRoot, file)}: ${pattern.source}`);
+      if (/from\s+["']node:/.test(text))
+        violations.push(`${path.relative(sourceRoot, file)}: imports a node: module`);
     }
     assert.deepEqual(violations, []);
   });

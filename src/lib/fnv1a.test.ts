@@ -28,7 +28,8 @@ describe("fnv1a", () => {
     const text = "00000010 n1 send n1>n2 arrive@12 Data n1/0 3B\n".repeat(20);
     const whole = new Fnv1a64().updateText(text).hex();
     const pieces = new Fnv1a64();
-    for (let start = 0; start < text.length; start += 7) pieces.updateText(text.slice(start, start + 7));
+    for (let start = 0; start < text.length; start += 7)
+      pieces.updateText(text.slice(start, start + 7));
     assert.equal(pieces.hex(), whole);
     assert.notEqual(new Fnv1a64().updateText(`${text}x`).hex(), whole);
   });

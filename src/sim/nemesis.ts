@@ -13,7 +13,7 @@
  */
 
 import type { NodeId } from "../core/sans-io.js";
-import { assert } from "../lib/assert.js";
+import { assert, assertNever } from "../lib/assert.js";
 import type { Prng } from "../lib/prng.js";
 
 /** The part of the simulator a nemesis drives (`Simulator` implements it). */
@@ -145,13 +145,19 @@ export class Nemesis {
     const durationMs = this.#prng.intInclusive(this.#config.faultMsMin, this.#config.faultMsMax);
     switch (kind) {
       case "partition":
-        return this.#partition(durationMs);
+        this.#partition(durationMs);
+        break;
       case "crash":
-        return this.#crash(durationMs);
+        this.#crash(durationMs);
+        break;
       case "lossBurst":
-        return this.#lossBurst(durationMs);
+        this.#lossBurst(durationMs);
+        break;
       case "linkDrop":
-        return this.#linkDrop(durationMs);
+        this.#linkDrop(durationMs);
+        break;
+      default:
+        assertNever(kind);
     }
   }
 

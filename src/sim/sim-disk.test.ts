@@ -59,8 +59,16 @@ describe("SimDisk", () => {
       const survived = disk.read().get("a.wal")!;
       const torn = survived.length - 2;
       assert.ok(torn >= 1 && torn <= 7, `torn length ${torn}`);
-      assert.deepEqual(survived, Uint8Array.from([1, 2, 10, 11, 12, 13, 14, 15, 16].slice(0, 2 + torn)));
-      assert.deepEqual(report, { file: "a.wal", survivingBytes: 2 + torn, lostBytes: 11 - torn, tornBytes: torn });
+      assert.deepEqual(
+        survived,
+        Uint8Array.from([1, 2, 10, 11, 12, 13, 14, 15, 16].slice(0, 2 + torn)),
+      );
+      assert.deepEqual(report, {
+        file: "a.wal",
+        survivingBytes: 2 + torn,
+        lostBytes: 11 - torn,
+        tornBytes: torn,
+      });
       lengths.add(torn);
     }
     assert.equal(lengths.size, 7, "every tear point from 1 to 7 bytes occurs");

@@ -83,11 +83,20 @@ describe("SimNetwork", () => {
     const net = network({ latencyMsMin: 3, latencyMsMax: 9 });
     const seen = new Set<number>();
     for (let index = 0; index < 2000; index++) {
-      for (const transit of transits(net.send("n1", "n2", 100))) seen.add(transit.deliverAtMs - 100);
+      for (const transit of transits(net.send("n1", "n2", 100)))
+        seen.add(transit.deliverAtMs - 100);
     }
-    assert.deepEqual([...seen].sort((a, b) => a - b), [3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(
+      [...seen].sort((a, b) => a - b),
+      [3, 4, 5, 6, 7, 8, 9],
+    );
 
-    const tailed = network({ latencyMsMin: 1, latencyMsMax: 1, latencyTailProbability: 0.5, latencyTailMsMean: 100 });
+    const tailed = network({
+      latencyMsMin: 1,
+      latencyMsMax: 1,
+      latencyTailProbability: 0.5,
+      latencyTailMsMean: 100,
+    });
     let slow = 0;
     let maxMs = 0;
     for (let index = 0; index < 2000; index++) {
@@ -97,7 +106,10 @@ describe("SimNetwork", () => {
       }
     }
     assert.ok(slow > 900 && slow < 1100, `slow ${slow} of 2000 at p=0.5`);
-    assert.ok(maxMs > 300, `an exponential tail with mean 100 ms reaches past 300 ms (max ${maxMs})`);
+    assert.ok(
+      maxMs > 300,
+      `an exponential tail with mean 100 ms reaches past 300 ms (max ${maxMs})`,
+    );
   });
 
   it("reorders packets when latency varies, and keeps a link FIFO when it does not", () => {
@@ -106,7 +118,10 @@ describe("SimNetwork", () => {
     assert.ok(inversions(jittery) > 100, `inversions ${inversions(jittery)}`);
 
     const fixed = arrivalOrder(network({ latencyMsMin: 5, latencyMsMax: 5 }), 1000);
-    assert.deepEqual(fixed, Array.from({ length: 1000 }, (_, index) => index));
+    assert.deepEqual(
+      fixed,
+      Array.from({ length: 1000 }, (_, index) => index),
+    );
   });
 
   it("a partition blocks both directions across groups, not within a group, and heal restores", () => {
@@ -135,7 +150,14 @@ describe("SimNetwork", () => {
   it("rejects a partition that leaves a node out or puts it in two groups", () => {
     const net = network();
     assert.throws(() => net.partition([["n1"], ["n2"]]), /every node/);
-    assert.throws(() => net.partition([["n1", "n2"], ["n2", "n3"]]), /two groups/);
+    assert.throws(
+      () =>
+        net.partition([
+          ["n1", "n2"],
+          ["n2", "n3"],
+        ]),
+      /two groups/,
+    );
   });
 
   it("a dropped link cuts one direction only", () => {

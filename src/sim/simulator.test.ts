@@ -1,15 +1,10 @@
 // Checks that the simulator drives a core by the sans-I/O contract (persist and fsync, then send, then events), isolates cores from each other's objects, ticks, crashes, restarts and partitions as documented, by running a tiny ping core and reading the trace and history.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { type CoreContext, type NodeId, OutputBuffer, type ProtocolCore } from "../core/sans-io.js";
 import { AssertionError } from "../lib/assert.js";
 import { Fnv1a64 } from "../lib/fnv1a.js";
 import { prngFromSeed } from "../lib/prng.js";
-import {
-  type CoreContext,
-  type NodeId,
-  OutputBuffer,
-  type ProtocolCore,
-} from "../core/sans-io.js";
 import { type SimNetworkConfig, simNetworkProfiles } from "./sim-network.js";
 import { Simulator } from "./simulator.js";
 
@@ -104,7 +99,9 @@ describe("Simulator", () => {
     const sim = makeSim(1, { ...simNetworkProfiles.ideal, duplicationProbability: 1 });
     sim.withCore("n1", (core) => core.ping("n2", "original"));
     sim.runUntil(20);
-    const got = sim.history.filter((record) => record.nodeId === "n2" && record.event.type === "got");
+    const got = sim.history.filter(
+      (record) => record.nodeId === "n2" && record.event.type === "got",
+    );
     assert.deepEqual(
       got.map((record) => record.event),
       [
@@ -112,7 +109,10 @@ describe("Simulator", () => {
         { type: "got", from: "n1", text: "original" },
       ],
     );
-    assert.deepEqual(sim.inspect("n1", (core) => core.lastSent), { type: "Ping", text: "original" });
+    assert.deepEqual(
+      sim.inspect("n1", (core) => core.lastSent),
+      { type: "Ping", text: "original" },
+    );
   });
 
   it("ticks every live node every tickIntervalMs, and not while it is down", () => {
@@ -120,7 +120,8 @@ describe("Simulator", () => {
     sim.runUntil(100);
     const ticks = sim.inspect("n1", (core) => [...core.ticks]);
     assert.equal(ticks.length, 10);
-    for (let index = 1; index < ticks.length; index++) assert.equal(ticks[index]! - ticks[index - 1]!, 10);
+    for (let index = 1; index < ticks.length; index++)
+      assert.equal(ticks[index]! - ticks[index - 1]!, 10);
     sim.crash("n2");
     sim.runUntil(200);
     sim.restart("n2");
@@ -146,9 +147,13 @@ describe("Simulator", () => {
     );
     assert.equal(sim.incarnation("n1"), 1);
     sim.runUntil(200);
-    const n1Events = sim.history.filter((record) => record.nodeId === "n1" && record.incarnation === 1);
+    const n1Events = sim.history.filter(
+      (record) => record.nodeId === "n1" && record.incarnation === 1,
+    );
     assert.deepEqual(n1Events[0]?.event, { type: "recovered", contents: "kept;" });
-    const fromN3 = n1Events.filter((record) => record.event.type === "got" && record.event.from === "n3");
+    const fromN3 = n1Events.filter(
+      (record) => record.event.type === "got" && record.event.from === "n3",
+    );
     assert.deepEqual(fromN3, [], "the ping in flight from n3 was dropped");
     assert.ok(sim.trace.some((line) => /n1 drop n3>n1 target-crashed/.test(line)));
     assert.equal(sim.crashes, 1);
@@ -177,7 +182,8 @@ describe("Simulator", () => {
     sim.withCore("n2", (core) => core.ping("n1", "b"));
     sim.withCore("n2", (core) => core.ping("n3", "c"));
     sim.runUntil(50);
-    const got = () => sim.history.filter((record) => record.event.type === "got").map((r) => r.nodeId);
+    const got = () =>
+      sim.history.filter((record) => record.event.type === "got").map((r) => r.nodeId);
     assert.deepEqual(got(), ["n3", "n2"]); // c arrives, n3's pong comes back; a and b dropped
     sim.heal();
     sim.withCore("n1", (core) => core.ping("n2", "d"));
@@ -188,9 +194,15 @@ describe("Simulator", () => {
   it("runUntilCondition stops when the condition holds, or reports false at the deadline", () => {
     const sim = makeSim();
     sim.schedule(30, "ping", () => sim.withCore("n1", (core) => core.ping("n2", "x")));
-    assert.equal(sim.runUntilCondition(() => sim.history.length >= 2, 1_000), true);
+    assert.equal(
+      sim.runUntilCondition(() => sim.history.length >= 2, 1_000),
+      true,
+    );
     assert.equal(sim.nowMs, 31);
-    assert.equal(sim.runUntilCondition(() => false, 500), false);
+    assert.equal(
+      sim.runUntilCondition(() => false, 500),
+      false,
+    );
     assert.equal(sim.nowMs, 500);
   });
 

@@ -33,7 +33,7 @@
  */
 import { pack, unpack } from "msgpackr";
 import type { CoreContext, NodeId, ProtocolCore } from "../core/sans-io.js";
-import { assert } from "../lib/assert.js";
+import { assert, assertNever } from "../lib/assert.js";
 import { Fnv1a64 } from "../lib/fnv1a.js";
 import type { Prng } from "../lib/prng.js";
 import { EventQueue } from "./event-queue.js";
@@ -205,6 +205,8 @@ export class Simulator<
         this.#log("-", `action ${item.label}`);
         item.run();
         break;
+      default:
+        assertNever(item);
     }
     this.#options.afterStep?.();
     return true;

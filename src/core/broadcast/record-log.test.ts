@@ -1,11 +1,21 @@
 // Checks that self-checking records survive a round trip and that every torn or corrupted tail is detected and cut off at the last whole record, by exhaustively truncating and bit-flipping a small log.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { BodyReader, BodyWriter, decodeRecords, encodeRecord, RECORD_HEADER_BYTES } from "./record-log.js";
+import {
+  BodyReader,
+  BodyWriter,
+  decodeRecords,
+  encodeRecord,
+  RECORD_HEADER_BYTES,
+} from "./record-log.js";
 
 const bodyBytesMax = 1024;
 const bodies = [
-  new BodyWriter().u8(1).string("n1/0").bytes(Uint8Array.from([1, 2, 3])).finish(),
+  new BodyWriter()
+    .u8(1)
+    .string("n1/0")
+    .bytes(Uint8Array.from([1, 2, 3]))
+    .finish(),
   new BodyWriter().u8(2).string("n2/7").string("n2").finish(),
   new Uint8Array(0),
   new BodyWriter().u8(3).string("ünïcödé/∞").finish(),
@@ -51,7 +61,11 @@ describe("record log", () => {
   it("rejects a length field over the limit without reading past it", () => {
     const huge = new Uint8Array(RECORD_HEADER_BYTES + 4);
     new DataView(huge.buffer).setUint32(0, bodyBytesMax + 1, true);
-    assert.deepEqual(decodeRecords(huge, bodyBytesMax), { bodies: [], validBytes: 0, damagedBytes: 12 });
+    assert.deepEqual(decodeRecords(huge, bodyBytesMax), {
+      bodies: [],
+      validBytes: 0,
+      damagedBytes: 12,
+    });
     assert.throws(() => encodeRecord(new Uint8Array(bodyBytesMax + 1), bodyBytesMax), /max/);
   });
 

@@ -50,7 +50,8 @@ function makeNode(
   return { core, files, take };
 }
 
-const targets = (output: Output) => output.messages.map((message) => `${message.target}:${message.message.type}`);
+const targets = (output: Output) =>
+  output.messages.map((message) => `${message.target}:${message.message.type}`);
 const eventTypes = (output: Output) => output.events.map((event) => event.type);
 
 describe("ReliableBroadcast", () => {
@@ -62,7 +63,12 @@ describe("ReliableBroadcast", () => {
     assert.equal(output.writes[0]!.file, "broadcast-0.wal");
     assert.equal(output.writes[0]!.sync, true);
     assert.deepEqual(targets(output), ["n2:Data", "n3:Data"]);
-    assert.deepEqual(output.messages[0]!.message, { type: "Data", id: "n1/0", origin: "n1", payload });
+    assert.deepEqual(output.messages[0]!.message, {
+      type: "Data",
+      id: "n1/0",
+      origin: "n1",
+      payload,
+    });
     assert.deepEqual(output.events, [
       { type: "accepted", id: "n1/0" },
       { type: "delivered", id: "n1/0", origin: "n1", payload },
@@ -81,7 +87,10 @@ describe("ReliableBroadcast", () => {
       error: { code: "PayloadTooLarge", sizeBytes: 5, sizeBytesMax: 4 },
     });
     assert.deepEqual(core.broadcast("a", payload), { ok: true });
-    assert.deepEqual(core.broadcast("a", payload), { ok: false, error: { code: "DuplicateId", id: "a" } });
+    assert.deepEqual(core.broadcast("a", payload), {
+      ok: false,
+      error: { code: "DuplicateId", id: "a" },
+    });
     assert.deepEqual(core.broadcast("b", payload), {
       ok: false,
       error: { code: "Overloaded", pending: 1, pendingMax: 1 },
@@ -146,7 +155,11 @@ describe("ReliableBroadcast", () => {
   });
 
   it("the no-sync-before-ack defect (test-only) acks a delivery that is not synced", () => {
-    const { core, take } = makeNode({ nodeId: "n2", peers: ["n1"], config: { defect: "no-sync-before-ack" } });
+    const { core, take } = makeNode({
+      nodeId: "n2",
+      peers: ["n1"],
+      config: { defect: "no-sync-before-ack" },
+    });
     core.receive("n1", { type: "Data", id: "n1/0", origin: "n1", payload });
     const output = take();
     assert.deepEqual(
@@ -163,7 +176,12 @@ describe("ReliableBroadcast", () => {
     core.receive("n2", { type: "Data", id: "", origin: "n2", payload } as BroadcastMessage);
     core.receive("n2", { type: "Nope" } as unknown as BroadcastMessage);
     core.receive("n2", null as unknown as BroadcastMessage);
-    core.receive("n2", { type: "Data", id: "y", origin: "n2", payload: "text" } as unknown as BroadcastMessage);
+    core.receive("n2", {
+      type: "Data",
+      id: "y",
+      origin: "n2",
+      payload: "text",
+    } as unknown as BroadcastMessage);
     const output = take();
     assert.deepEqual([output.writes, output.messages, output.events], [[], [], []]);
     assert.equal(core.stats.badMessages, 6);
@@ -195,7 +213,11 @@ describe("ReliableBroadcast", () => {
     restarted.core.tick(500);
     const resend = restarted.take();
     assert.deepEqual(targets(resend), ["n2:Data", "n3:Data"]);
-    assert.ok(resend.messages.every((message) => message.message.type === "Data" && message.message.id === "n1/0"));
+    assert.ok(
+      resend.messages.every(
+        (message) => message.message.type === "Data" && message.message.id === "n1/0",
+      ),
+    );
     restarted.core.broadcast("n1/2", payload);
     assert.deepEqual(
       restarted.take().writes.map((write) => write.file),
@@ -214,7 +236,13 @@ describe("ReliableBroadcast", () => {
       const files = new Map([["broadcast-0.wal", whole.subarray(0, cut)]]);
       const restarted = makeNode({ nodeId: "n2", peers: ["n1"], files });
       assert.deepEqual(restarted.take().events, [
-        { type: "recovered", deliveredCount: 1, pendingCount: 0, damagedBytes: cut - firstRecordBytes, files: 1 },
+        {
+          type: "recovered",
+          deliveredCount: 1,
+          pendingCount: 0,
+          damagedBytes: cut - firstRecordBytes,
+          files: 1,
+        },
       ]);
       assert.equal(restarted.core.hasDelivered("n1/0"), true);
       assert.equal(restarted.core.hasDelivered("n1/1"), false, "the torn record was never acked");
@@ -226,7 +254,11 @@ describe("ReliableBroadcast", () => {
         ["broadcast-1.wal"],
       );
       const again = makeNode({ nodeId: "n2", peers: ["n1"], files: restarted.files });
-      assert.equal(again.core.hasDelivered("n1/1"), true, "the new generation is readable after the damage");
+      assert.equal(
+        again.core.hasDelivered("n1/1"),
+        true,
+        "the new generation is readable after the damage",
+      );
     }
   });
 

@@ -216,6 +216,11 @@ export class ReliableBroadcast implements ProtocolCore<BroadcastMessage, Broadca
   constructor(context: CoreContext, config: ReliableBroadcastConfig = reliableBroadcastDefaults) {
     validateReliableBroadcastConfig(config);
     assert(!context.peers.includes(context.nodeId), "peers must not include the node itself");
+    // A resend round goes to every unacked peer in one tick, so one round must fit the budget.
+    assert(
+      context.peers.length <= config.retransmitsPerTickMax,
+      `${context.peers.length} peers > retransmitsPerTickMax ${config.retransmitsPerTickMax}`,
+    );
     this.nodeId = context.nodeId;
     this.#peers = [...context.peers];
     this.#peerSet = new Set(context.peers);
@@ -282,9 +287,11 @@ export class ReliableBroadcast implements ProtocolCore<BroadcastMessage, Broadca
     }
     switch (message.type) {
       case "Data":
-        return this.#onData(source, message);
+        this.#onData(source, message);
+        break;
       case "Ack":
-        return this.#onAck(source, message);
+        this.#onAck(source, message);
+        break;
       default:
         assertNever(message);
     }

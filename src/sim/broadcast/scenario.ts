@@ -13,9 +13,7 @@
  *   within `livenessBoundMs` of virtual time;
  * - every core's `checkInvariants()` after every step (the simulator calls it).
  */
-import { AssertionError } from "../../lib/assert.js";
-import { type Prng, prngFromSeed } from "../../lib/prng.js";
-import type { NodeId } from "../../core/sans-io.js";
+
 import {
   type BroadcastEvent,
   type BroadcastMessage,
@@ -25,6 +23,9 @@ import {
   reliableBroadcastDefaults,
   reliableBroadcastFactory,
 } from "../../core/broadcast/reliable-broadcast.js";
+import type { NodeId } from "../../core/sans-io.js";
+import { AssertionError, assertNever } from "../../lib/assert.js";
+import { type Prng, prngFromSeed } from "../../lib/prng.js";
 import { Nemesis, type NemesisConfig } from "../nemesis.js";
 import type { SimDiskConfig } from "../sim-disk.js";
 import type { SimNetworkConfig } from "../sim-network.js";
@@ -183,7 +184,9 @@ class BroadcastChecker {
         if (started === undefined) {
           this.#fail(`no creation: ${nodeId} delivered ${event.id}, never broadcast`);
         } else if (started.origin !== event.origin || !sameBytes(started.payload, event.payload)) {
-          this.#fail(`no creation: ${nodeId} delivered ${event.id} with a different origin or payload`);
+          this.#fail(
+            `no creation: ${nodeId} delivered ${event.id} with a different origin or payload`,
+          );
         }
         let byNode = this.deliveredAt.get(event.id);
         if (byNode === undefined) {
@@ -283,7 +286,8 @@ export function runBroadcastScenario(
         (core) => core.broadcast(id, payload),
         `input broadcast ${id} ${payload.length}B`,
       );
-      if (!result.ok) checker.failures.push(`workload: broadcast ${id} refused: ${result.error.code}`);
+      if (!result.ok)
+        checker.failures.push(`workload: broadcast ${id} refused: ${result.error.code}`);
     });
   }
 
@@ -338,5 +342,7 @@ export function describeBroadcastMessage(message: BroadcastMessage): string {
       return `Data ${message.id} ${message.payload.length}B`;
     case "Ack":
       return `Ack ${message.id}`;
+    default:
+      return assertNever(message);
   }
 }
