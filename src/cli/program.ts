@@ -5,14 +5,14 @@
  */
 import { Command, CommanderError } from "commander";
 import { BrigadeError } from "../lib/errors.js";
+import { version } from "../version.js";
 import { CliError } from "./cli-error.js";
 import { registerFaultCommands } from "./fault-command.js";
 import { registerLocalCommands } from "./local-command.js";
+import { registerMembersCommands } from "./members-command.js";
 import { registerNodeCommand } from "./node-command.js";
 import { registerStatusCommands } from "./status-command.js";
 import { registerUpCommand } from "./up-command.js";
-
-export const version = "0.1.0";
 
 export function buildProgram(): Command {
   const program = new Command("brigade")
@@ -24,6 +24,7 @@ export function buildProgram(): Command {
   registerNodeCommand(program);
   registerUpCommand(program);
   registerStatusCommands(program);
+  registerMembersCommands(program);
   registerFaultCommands(program);
   registerLocalCommands(program);
   // Every subcommand reports usage errors through the same exit path.

@@ -76,7 +76,10 @@ export function registerUpCommand(program: Command): void {
         dir,
         clusterId: options.clusterId,
         logLevel: options.logLevel,
-        output: options.quiet ? (line) => line.includes("***") && print(line) : print,
+        // Quiet still shows what a person watching the cluster wants: lifecycle and membership changes.
+        output: (line, important) => {
+          if (important || !options.quiet) print(line);
+        },
       });
 
       const control = Fastify({ logger: false });

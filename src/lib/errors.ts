@@ -16,6 +16,9 @@ export type BrigadeErrorCode =
   | "RemoteError"
   // clocks
   | "ClockOffsetExceeded"
+  // membership and discovery
+  | "MetadataTooLarge"
+  | "NotFound"
   // config and input
   | "InvalidConfig"
   | "InvalidArgument"

@@ -8,11 +8,13 @@ import type { Registry } from "prom-client";
 import { BrigadeError } from "../lib/errors.js";
 import type { LinkFault } from "../transport/faults.js";
 import type { TcpTransport } from "../transport/tcp-transport.js";
+import type { Discovery } from "./discovery.js";
 import { sendError } from "./http-errors.js";
 
 export interface NodeStatus {
   readonly id: string;
   readonly clusterId: string;
+  readonly version: string;
   readonly pid: number;
   readonly startedAt: string;
   readonly uptimeMs: number;
@@ -21,6 +23,11 @@ export interface NodeStatus {
   readonly api: string;
   readonly dataDir: string;
   readonly hlc: { readonly wallMs: number; readonly logical: number };
+  /** This node's membership incarnation and Lifeguard health score (0 = healthy). */
+  readonly incarnation: number;
+  readonly healthScore: number;
+  /** Members by state, as this node sees them. */
+  readonly members: Readonly<Record<string, number>>;
   /** Peers this node is connected to. */
   readonly peers: ReadonlyArray<{
     readonly id: string;
@@ -34,8 +41,10 @@ export interface NodeStatus {
 export interface ApiOptions {
   readonly logger: PinoLogger;
   readonly transport: TcpTransport;
-  readonly metrics: Registry;
+  /** Null until the node has finished starting. */
+  readonly metrics: () => Registry | null;
   readonly status: () => NodeStatus;
+  readonly discovery: () => Discovery;
 }
 
 /** Largest request body the API accepts; fault rules and pings are tiny. */
@@ -87,9 +96,54 @@ export function createApi(options: ApiOptions): FastifyInstance {
   app.get("/v1/status", async () => options.status());
 
   app.get("/metrics", async (_request, reply) => {
-    reply.header("content-type", options.metrics.contentType);
-    return options.metrics.metrics();
+    const metrics = options.metrics();
+    if (metrics === null) throw new BrigadeError("Unavailable", "the node is still starting");
+    reply.header("content-type", metrics.contentType);
+    return metrics.metrics();
   });
+
+  app.get("/v1/members", async () => options.discovery().members());
+
+  app.get<{
+    Params: { name: string };
+    Querystring: { tag?: string | string[]; includeCritical?: boolean };
+  }>(
+    "/v1/services/:name",
+    {
+      schema: {
+        querystring: {
+          type: "object",
+          properties: {
+            tag: { anyOf: [{ type: "string" }, { type: "array", items: { type: "string" } }] },
+            includeCritical: { type: "boolean", default: false },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const tags: Record<string, string> = {};
+      for (const pair of [request.query.tag ?? []].flat()) {
+        const index = pair.indexOf("=");
+        if (index <= 0)
+          throw new BrigadeError("InvalidArgument", `tag filter must be key=value, got "${pair}"`);
+        tags[pair.slice(0, index)] = pair.slice(index + 1);
+      }
+      return options.discovery().find(request.params.name, {
+        tags,
+        includeCritical: request.query.includeCritical ?? false,
+      });
+    },
+  );
+
+  // Replaces this node's user tags at runtime (gossiped to the cluster).
+  app.put<{ Body: Record<string, string> }>(
+    "/v1/tags",
+    { schema: { body: { type: "object", additionalProperties: { type: "string" } } } },
+    async (request) => {
+      options.discovery().setUserTags(request.body ?? {});
+      return { tags: request.body };
+    },
+  );
 
   app.get("/v1/faults", async () => ({
     rules: transport.faults.list(),

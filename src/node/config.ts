@@ -6,9 +6,16 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import {
+  type MembershipConfig,
+  type MembershipProfile,
+  membershipProfiles,
+  validateMembershipConfig,
+} from "../core/membership/config.js";
 import { type HostPort, parseHostPort } from "../lib/address.js";
 import { BrigadeError } from "../lib/errors.js";
 import { type TransportConfig, transportDefaults } from "../transport/config.js";
+import type { ServiceDefinition } from "./discovery.js";
 
 export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof logLevels)[number];
@@ -24,6 +31,14 @@ export interface NodeConfig {
   readonly logLevel: LogLevel;
   readonly maxClockOffsetMs: number;
   readonly transport: TransportConfig;
+  readonly membershipProfile: MembershipProfile;
+  readonly membership: MembershipConfig;
+  readonly zone: string | null;
+  readonly roles: readonly string[];
+  readonly tags: Readonly<Record<string, string>>;
+  readonly services: readonly ServiceDefinition[];
+  /** Shared secret authenticating gossip datagrams, or null. */
+  readonly gossipKey: Buffer | null;
 }
 
 interface SettingSpec {
@@ -100,6 +115,52 @@ export const nodeSettings: readonly SettingSpec[] = [
     key: "idleTimeoutMs",
     defaultText: String(transportDefaults.idleTimeoutMs),
     description: "a connection silent this long is closed and redialed",
+  },
+  {
+    key: "membershipProfile",
+    defaultText: "lan",
+    description: "gossip timing profile: lan, local (one machine) or wan (memberlist's profiles)",
+  },
+  {
+    key: "probeIntervalMs",
+    defaultText: "profile (lan 1000)",
+    description: "time between failure-detector probes",
+  },
+  {
+    key: "probeTimeoutMs",
+    defaultText: "profile (lan 500)",
+    description: "a probe unanswered this long goes indirect",
+  },
+  {
+    key: "suspicionMult",
+    defaultText: "profile (lan 4)",
+    description: "suspicion lasts suspicionMult*log10(n)*probe interval (up to 6x that)",
+  },
+  {
+    key: "reapAfterMs",
+    defaultText: "900000",
+    description: "dead and left members are forgotten after this long",
+  },
+  { key: "zone", defaultText: "none", description: "zone tag advertised to the cluster" },
+  {
+    key: "roles",
+    defaultText: "none",
+    description: "comma-separated roles advertised to the cluster",
+  },
+  {
+    key: "tags",
+    defaultText: "none",
+    description: "comma-separated key=value tags advertised to the cluster",
+  },
+  {
+    key: "services",
+    defaultText: "none",
+    description: "comma-separated name:port services hosted here (health checks: config file)",
+  },
+  {
+    key: "gossipKey",
+    defaultText: "none",
+    description: "base64 key (16, 24 or 32 bytes) that authenticates gossip datagrams",
   },
 ];
 
@@ -231,6 +292,26 @@ export function resolveNodeConfig(...layers: RawSettings[]): NodeConfig {
       `idleTimeoutMs (${transport.idleTimeoutMs}) must exceed the ping interval (${transport.pingIntervalMs} ms)`,
     );
   }
+  const profile = text(merged, "membershipProfile", "lan") as MembershipProfile;
+  if (!(profile in membershipProfiles)) {
+    throw new BrigadeError(
+      "InvalidConfig",
+      `invalid membership profile "${profile}": use lan, local or wan`,
+    );
+  }
+  const base = membershipProfiles[profile];
+  let membership: MembershipConfig;
+  try {
+    membership = validateMembershipConfig({
+      ...base,
+      probeIntervalMs: integer(merged, "probeIntervalMs", base.probeIntervalMs, 10, 600_000),
+      probeTimeoutMs: integer(merged, "probeTimeoutMs", base.probeTimeoutMs, 5, 600_000),
+      suspicionMult: integer(merged, "suspicionMult", base.suspicionMult, 1, 100),
+      reapAfterMs: integer(merged, "reapAfterMs", base.reapAfterMs, 1_000, 30 * 24 * 3_600_000),
+    });
+  } catch (error) {
+    throw new BrigadeError("InvalidConfig", (error as Error).message);
+  }
   return Object.freeze({
     id,
     clusterId,
@@ -242,7 +323,110 @@ export function resolveNodeConfig(...layers: RawSettings[]): NodeConfig {
     logLevel,
     maxClockOffsetMs: integer(merged, "maxClockOffsetMs", 500, 1, 3_600_000),
     transport,
+    membershipProfile: profile,
+    membership,
+    zone: merged.zone === undefined ? null : text(merged, "zone", ""),
+    roles: list(merged, "roles"),
+    tags: keyValues(merged, "tags"),
+    services: services(merged),
+    gossipKey: gossipKey(merged),
   });
+}
+
+function list(settings: RawSettings, key: string): string[] {
+  const value = settings[key];
+  if (value === undefined) return [];
+  const items = Array.isArray(value) ? value.map(String) : String(value).split(",");
+  return items.map((item) => item.trim()).filter((item) => item !== "");
+}
+
+function keyValues(settings: RawSettings, key: string): Record<string, string> {
+  const value = settings[key];
+  if (value === undefined) return {};
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    return Object.fromEntries(Object.entries(value).map(([name, entry]) => [name, String(entry)]));
+  }
+  const result: Record<string, string> = {};
+  for (const pair of list(settings, key)) {
+    const index = pair.indexOf("=");
+    if (index <= 0)
+      throw new BrigadeError("InvalidConfig", `setting ${key}: expected key=value, got "${pair}"`);
+    result[pair.slice(0, index)] = pair.slice(index + 1);
+  }
+  return result;
+}
+
+function services(settings: RawSettings): ServiceDefinition[] {
+  const value = settings.services;
+  if (value === undefined) return [];
+  if (Array.isArray(value) && value.every((entry) => typeof entry === "object" && entry !== null)) {
+    return value.map((entry) => {
+      const definition = entry as {
+        name?: unknown;
+        port?: unknown;
+        tags?: unknown;
+        check?: unknown;
+      };
+      if (typeof definition.name !== "string" || !Number.isInteger(definition.port)) {
+        throw new BrigadeError(
+          "InvalidConfig",
+          `setting services: each service needs a name and an integer port, got ${JSON.stringify(entry)}`,
+        );
+      }
+      const check = definition.check as
+        | { http?: unknown; intervalMs?: unknown; timeoutMs?: unknown }
+        | undefined;
+      if (check !== undefined && typeof check.http !== "string") {
+        throw new BrigadeError(
+          "InvalidConfig",
+          `service ${definition.name}: check must be {"http": "<url>", "intervalMs"?, "timeoutMs"?}`,
+        );
+      }
+      return {
+        name: definition.name,
+        port: definition.port as number,
+        ...(typeof definition.tags === "object" && definition.tags !== null
+          ? { tags: definition.tags as Record<string, string> }
+          : {}),
+        ...(check === undefined
+          ? {}
+          : {
+              check: {
+                http: check.http as string,
+                ...(Number.isInteger(check.intervalMs)
+                  ? { intervalMs: check.intervalMs as number }
+                  : {}),
+                ...(Number.isInteger(check.timeoutMs)
+                  ? { timeoutMs: check.timeoutMs as number }
+                  : {}),
+              },
+            }),
+      };
+    });
+  }
+  return list(settings, "services").map((entry) => {
+    const [name, portText] = entry.split(":");
+    const port = Number(portText);
+    if (!name || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new BrigadeError(
+        "InvalidConfig",
+        `setting services: expected name:port, got "${entry}"`,
+      );
+    }
+    return { name, port };
+  });
+}
+
+function gossipKey(settings: RawSettings): Buffer | null {
+  if (settings.gossipKey === undefined) return null;
+  const key = Buffer.from(text(settings, "gossipKey", ""), "base64");
+  if (![16, 24, 32].includes(key.length)) {
+    throw new BrigadeError(
+      "InvalidConfig",
+      `gossip key must be 16, 24 or 32 bytes in base64, got ${key.length} bytes`,
+    );
+  }
+  return key;
 }
 
 function withoutUndefined(layer: RawSettings): RawSettings {

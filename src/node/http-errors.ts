@@ -6,6 +6,8 @@ const statusByCode: Record<BrigadeErrorCode, number> = {
   InvalidArgument: 400,
   InvalidConfig: 400,
   MessageTooLarge: 413,
+  MetadataTooLarge: 413,
+  NotFound: 404,
   UnknownPeer: 404,
   NoHandler: 404,
   QueueFull: 503,

@@ -2,6 +2,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { HybridLogicalClock } from "../clocks/hlc.js";
 import type { TcpTransport, TransportStats } from "../transport/tcp-transport.js";
+import type { GossipStats, MembershipDriver } from "./membership-driver.js";
 
 const transportCounters: ReadonlyArray<[keyof TransportStats, string, string]> = [
   ["framesSent", "brigade_transport_frames_sent_total", "Frames handed to sockets"],
@@ -74,6 +75,7 @@ export function createNodeMetrics(options: {
   transport: TcpTransport;
   clock: HybridLogicalClock;
   nodeId: string;
+  membership: MembershipDriver;
 }): Registry {
   const { transport, clock } = options;
   const registry = new Registry();
@@ -131,5 +133,75 @@ export function createNodeMetrics(options: {
       this.set(clock.peek().wallMs);
     },
   });
+  const { membership } = options;
+  for (const [field, name, help] of gossipCounters) {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(membership.stats[field]);
+      },
+    });
+  }
+  new Gauge({
+    name: "brigade_membership_members",
+    help: "Members by state, as this node sees them",
+    labelNames: ["state"],
+    registers: [registry],
+    collect() {
+      const counts: Record<string, number> = { alive: 0, suspect: 0, dead: 0, left: 0 };
+      for (const member of membership.members())
+        counts[member.state] = (counts[member.state] ?? 0) + 1;
+      for (const [state, count] of Object.entries(counts)) this.set({ state }, count);
+    },
+  });
+  new Gauge({
+    name: "brigade_membership_health_score",
+    help: "Lifeguard local health score (0 = healthy; timeouts scale by score + 1)",
+    registers: [registry],
+    collect() {
+      this.set(membership.healthScore);
+    },
+  });
+  new Gauge({
+    name: "brigade_membership_incarnation",
+    help: "This node's incarnation number",
+    registers: [registry],
+    collect() {
+      this.set(membership.incarnation);
+    },
+  });
   return registry;
 }
+
+const gossipCounters: ReadonlyArray<[keyof GossipStats, string, string]> = [
+  ["datagramsSent", "brigade_gossip_datagrams_sent_total", "Gossip datagrams sent"],
+  ["datagramsReceived", "brigade_gossip_datagrams_received_total", "Gossip datagrams received"],
+  ["bytesSent", "brigade_gossip_bytes_sent_total", "Gossip bytes sent"],
+  ["bytesReceived", "brigade_gossip_bytes_received_total", "Gossip bytes received"],
+  ["datagramsMalformed", "brigade_gossip_datagrams_malformed_total", "Garbage datagrams dropped"],
+  ["datagramsOversize", "brigade_gossip_datagrams_oversize_total", "Oversize datagrams dropped"],
+  [
+    "datagramsWrongCluster",
+    "brigade_gossip_datagrams_wrong_cluster_total",
+    "Datagrams from another cluster dropped",
+  ],
+  [
+    "datagramsUnauthenticated",
+    "brigade_gossip_datagrams_unauthenticated_total",
+    "Datagrams failing the gossip key check",
+  ],
+  [
+    "datagramsFaulted",
+    "brigade_gossip_datagrams_faulted_total",
+    "Datagrams dropped by fault injection",
+  ],
+  [
+    "clockOffsetRejections",
+    "brigade_gossip_clock_offset_rejections_total",
+    "Datagrams refused for a clock too far ahead",
+  ],
+  ["sendErrors", "brigade_gossip_send_errors_total", "Gossip messages that could not be sent"],
+];

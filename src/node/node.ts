@@ -1,17 +1,23 @@
 /**
- * @module One Brigade node: the process that owns a peer port, an API port and a data
- * directory. It wires the layers together (clock → transport → API) and shuts them down in
- * reverse order. Later layers (membership, consensus, keyspaces) plug in here.
+ * @module One Brigade node: the process that owns a peer port (TCP, and UDP for gossip), an
+ * API port and a data directory. It wires the layers together — clock → transport →
+ * membership and discovery → API — and shuts them down in reverse order, leaving the
+ * cluster gracefully. Later layers (consensus, keyspaces) plug in here.
  */
 import type { FastifyInstance } from "fastify";
 import { type Logger as PinoLogger, pino } from "pino";
+import type { Registry } from "prom-client";
 import { HybridLogicalClock } from "../clocks/hlc.js";
+import { tagsBytes } from "../core/membership/messages.js";
 import { formatHostPort, type HostPort } from "../lib/address.js";
 import { BrigadeError } from "../lib/errors.js";
 import { TcpTransport } from "../transport/tcp-transport.js";
+import { version } from "../version.js";
 import { createApi, type NodeStatus } from "./api.js";
 import type { NodeConfig } from "./config.js";
 import { openDataDir } from "./data-dir.js";
+import { Discovery } from "./discovery.js";
+import { MembershipDriver } from "./membership-driver.js";
 import { createNodeMetrics } from "./metrics.js";
 
 export interface StartedNode {
@@ -24,6 +30,9 @@ export class BrigadeNode {
   readonly clock: HybridLogicalClock;
   readonly transport: TcpTransport;
   private api: FastifyInstance | null = null;
+  private membershipDriver: MembershipDriver | null = null;
+  private discoveryService: Discovery | null = null;
+  private metrics: Registry | null = null;
   private releaseDataDir: (() => void) | null = null;
   private readonly startedAtMs = Date.now();
   private started: StartedNode | null = null;
@@ -47,9 +56,11 @@ export class BrigadeNode {
       config: config.transport,
     });
     this.transport.handle("sys.echo", (payload) => payload);
-    this.transport.on("peer-up", (peer, address) => this.logger.info({ peer, address }, "peer up"));
+    this.transport.on("peer-up", (peer, address) =>
+      this.logger.debug({ peer, address }, "peer connected"),
+    );
     this.transport.on("peer-down", (peer, reason) =>
-      this.logger.warn({ peer, reason }, "peer down"),
+      this.logger.debug({ peer, reason }, "peer disconnected"),
     );
   }
 
@@ -58,16 +69,12 @@ export class BrigadeNode {
     this.releaseDataDir = openDataDir(config.dataDir, config.id, config.clusterId).release;
     try {
       const listen = await this.transport.start();
-      const metrics = createNodeMetrics({
-        transport: this.transport,
-        clock: this.clock,
-        nodeId: config.id,
-      });
       const api = createApi({
         logger: this.logger.child({ component: "api" }),
         transport: this.transport,
-        metrics,
+        metrics: () => this.metrics,
         status: () => this.status(),
+        discovery: () => this.discovery,
       });
       this.api = api;
       try {
@@ -85,6 +92,13 @@ export class BrigadeNode {
       const apiPort =
         typeof apiAddress === "object" && apiAddress !== null ? apiAddress.port : config.api.port;
       this.started = { listen, api: { host: config.api.host, port: apiPort } };
+      await this.startMembership(listen, formatHostPort(this.started.api));
+      this.metrics = createNodeMetrics({
+        transport: this.transport,
+        clock: this.clock,
+        nodeId: config.id,
+        membership: this.membership,
+      });
       for (const seed of config.join) this.transport.connect(seed);
       this.logger.info(
         {
@@ -103,11 +117,58 @@ export class BrigadeNode {
     }
   }
 
+  get membership(): MembershipDriver {
+    if (this.membershipDriver === null)
+      throw new BrigadeError("Unavailable", "membership is not started");
+    return this.membershipDriver;
+  }
+
+  get discovery(): Discovery {
+    if (this.discoveryService === null)
+      throw new BrigadeError("Unavailable", "discovery is not started");
+    return this.discoveryService;
+  }
+
+  private async startMembership(listen: HostPort, api: string): Promise<void> {
+    const { config } = this;
+    const membership = new MembershipDriver({
+      nodeId: config.id,
+      clusterId: config.clusterId,
+      gossipKey: config.gossipKey,
+      bind: listen,
+      advertise: this.transport.advertise,
+      seeds: config.join,
+      config: config.membership,
+      transport: this.transport,
+      clock: this.clock,
+      dataDir: config.dataDir,
+      logger: this.logger.child({ component: "membership" }),
+    });
+    const discovery = new Discovery(
+      membership,
+      { zone: config.zone, roles: config.roles, version, api },
+      config.tags,
+      this.logger.child({ component: "discovery" }),
+    );
+    for (const service of config.services) discovery.register(service);
+    const bytes = tagsBytes(discovery.tags());
+    if (bytes > config.membership.metadataBytesMax) {
+      throw new BrigadeError(
+        "InvalidConfig",
+        `node metadata (tags, roles, zone, services) is ${bytes} bytes; the limit is ${config.membership.metadataBytesMax}`,
+      );
+    }
+    this.membershipDriver = membership;
+    this.discoveryService = discovery;
+    await membership.start(discovery.tags());
+  }
+
   status(): NodeStatus {
     const knownPeers = this.transport.peers();
     return {
       id: this.config.id,
       clusterId: this.config.clusterId,
+      version,
       pid: process.pid,
       startedAt: new Date(this.startedAtMs).toISOString(),
       uptimeMs: Date.now() - this.startedAtMs,
@@ -116,6 +177,9 @@ export class BrigadeNode {
       api: this.started ? formatHostPort(this.started.api) : "",
       dataDir: this.config.dataDir,
       hlc: this.clock.peek(),
+      incarnation: this.membershipDriver?.incarnation ?? 0,
+      healthScore: this.membershipDriver?.healthScore ?? 0,
+      members: countStates(this.membershipDriver?.members() ?? []),
       peers: knownPeers
         .filter((peer) => peer.connected && peer.id !== null)
         .map((peer) => ({ id: peer.id as string, address: peer.address, sinceMs: peer.sinceMs })),
@@ -124,10 +188,20 @@ export class BrigadeNode {
   }
 
   async stop(): Promise<void> {
+    // Say goodbye first, so members record "left" rather than suspecting a failure.
+    await this.membershipDriver?.leave();
+    this.discoveryService?.stop();
+    await this.membershipDriver?.stop();
     await this.api?.close();
     this.api = null;
     await this.transport.close();
     this.releaseDataDir?.();
     this.releaseDataDir = null;
   }
+}
+
+function countStates(members: readonly { state: string }[]): Record<string, number> {
+  const counts: Record<string, number> = { alive: 0, suspect: 0, dead: 0, left: 0 };
+  for (const member of members) counts[member.state] = (counts[member.state] ?? 0) + 1;
+  return counts;
 }

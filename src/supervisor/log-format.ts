@@ -27,3 +27,14 @@ export function formatLogLine(line: string): string {
     .join(" ");
   return `${time} ${level} ${String(record.msg ?? "")}${fields ? ` ${fields}` : ""}`;
 }
+
+/** Warnings, errors, membership changes, and any line that is not a structured log record. */
+export function isImportantLogLine(line: string): boolean {
+  if (!line.startsWith("{")) return true;
+  try {
+    const record = JSON.parse(line) as { level?: number; msg?: string };
+    return Number(record.level) >= 40 || String(record.msg ?? "").startsWith("membership:");
+  } catch {
+    return true;
+  }
+}

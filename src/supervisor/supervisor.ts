@@ -15,7 +15,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { BrigadeError } from "../lib/errors.js";
 import type { LinkFault } from "../transport/faults.js";
-import { formatLogLine } from "./log-format.js";
+import { formatLogLine, isImportantLogLine } from "./log-format.js";
 
 export type ManagedNodeState = "starting" | "running" | "paused" | "stopped" | "exited";
 
@@ -37,7 +37,12 @@ export interface SupervisorOptions {
   readonly clusterId: string;
   readonly logLevel: string;
   /** Where log lines and notices go (already formatted, prefixed with the node id). */
-  readonly output: (line: string) => void;
+  /**
+   * Where log lines and notices go. `important` marks what a quiet terminal still shows:
+   * the supervisor's notices, warnings and errors, membership changes, and anything a node
+   * printed that is not a structured log line (a startup error, say).
+   */
+  readonly output: (line: string, important: boolean) => void;
   /** Extra flags for every node, e.g. ["--idle-timeout-ms", "1000"]. */
   readonly nodeArgs?: readonly string[];
   /** How long to wait for a started node's API to answer. */
@@ -205,6 +210,9 @@ export class Supervisor {
       node.dataDir,
       "--log-level",
       this.options.logLevel,
+      // One machine: loopback round trips are tiny (memberlist's DefaultLocalConfig).
+      "--membership-profile",
+      "local",
       ...(others.length > 0 ? ["--join", others.join(",")] : []),
       ...(this.options.nodeArgs ?? []),
     ];
@@ -215,7 +223,7 @@ export class Supervisor {
     for (const stream of [child.stdout, child.stderr]) {
       if (stream === null) continue;
       createInterface({ input: stream }).on("line", (line) =>
-        this.options.output(`${prefix} ${formatLogLine(line)}`),
+        this.options.output(`${prefix} ${formatLogLine(line)}`, isImportantLogLine(line)),
       );
     }
     child.on("exit", (code, signal) => {
@@ -279,7 +287,7 @@ export class Supervisor {
         .filter((node) => node.child !== null && node.state !== "paused")
         .map((node) => nodeApi(node, "DELETE", "/v1/faults")),
     );
-    this.options.output("*** all faults healed");
+    this.options.output("*** all faults healed", true);
   }
 
   private require(id: string): ManagedNode {
@@ -308,7 +316,7 @@ export class Supervisor {
   }
 
   private notice(id: string, text: string): void {
-    this.options.output(`${id.padEnd(4)}| *** ${text}`);
+    this.options.output(`${id.padEnd(4)}| *** ${text}`, true);
   }
 }
 

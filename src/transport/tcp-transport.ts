@@ -243,6 +243,20 @@ export class TcpTransport extends EventEmitter<{
     this.dial(peer);
   }
 
+  /**
+   * Sends a one-way message to whichever node listens at `address`, dialing it first if
+   * needed (the frame waits in the peer's bounded backlog until the handshake completes).
+   * For protocols that know peers by address before they know their ids (gossip joins).
+   */
+  sendToAddress(address: string, topic: string, payload: unknown): void {
+    if (address === this.advertiseAddress) return;
+    this.connect(address);
+    const peer = this.peersByAddress.get(address);
+    if (peer === undefined || peer.stopped) return;
+    const frame = this.encode({ kind: FrameKind.Message, topic, payload, hlc: this.clock.now() });
+    this.sendFrame(peer, frame);
+  }
+
   /** Registers the handler of requests on `topic`. Its result (or thrown error) is the response. */
   handle(topic: string, handler: RequestHandler): void {
     this.handlers.set(topic, handler);
