@@ -106,8 +106,20 @@ export function serveCommands(
   lines.on("close", exit);
 }
 
-/** The process's CPU time so far, in microseconds (user + system). */
-export function cpuMicros(): number {
+/** The process's CPU time so far, in microseconds: total (user + system) and system alone. */
+export function cpuTimes(): { cpuMicros: number; cpuSystemMicros: number } {
   const usage = process.cpuUsage();
-  return usage.user + usage.system;
+  return { cpuMicros: usage.user + usage.system, cpuSystemMicros: usage.system };
+}
+
+/** CPU used since `before` (from `cpuTimes()`), over warmup + window + drain. */
+export function cpuSince(before: { cpuMicros: number; cpuSystemMicros: number }): {
+  cpuMicros: number;
+  cpuSystemMicros: number;
+} {
+  const now = cpuTimes();
+  return {
+    cpuMicros: now.cpuMicros - before.cpuMicros,
+    cpuSystemMicros: now.cpuSystemMicros - before.cpuSystemMicros,
+  };
 }

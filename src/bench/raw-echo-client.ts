@@ -10,7 +10,13 @@
  */
 import net from "node:net";
 import { parseArgs } from "node:util";
-import { cpuMicros, parseRunParams, serveCommands, writeMessage } from "./child-protocol.js";
+import {
+  cpuSince,
+  cpuTimes,
+  parseRunParams,
+  serveCommands,
+  writeMessage,
+} from "./child-protocol.js";
 import { runClosedLoop } from "./closed-loop.js";
 
 const { values } = parseArgs({ options: { port: { type: "string" } } });
@@ -93,7 +99,7 @@ serveCommands(
       const payload = Buffer.alloc(payloadBytes, 0xab);
       const framesBefore = stats.framesSent;
       const writesBefore = stats.socketWrites;
-      const cpuBefore = cpuMicros();
+      const cpuBefore = cpuTimes();
       const result = await runClosedLoop({
         inFlight,
         warmupMs,
@@ -106,7 +112,7 @@ serveCommands(
       return {
         ...result,
         payloadBytes,
-        cpuMicros: cpuMicros() - cpuBefore,
+        ...cpuSince(cpuBefore),
         framesSent: stats.framesSent - framesBefore,
         socketWrites: stats.socketWrites - writesBefore,
       };

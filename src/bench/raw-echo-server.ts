@@ -7,7 +7,7 @@
  * ready message carries the port).
  */
 import net from "node:net";
-import { cpuMicros, serveCommands, writeMessage } from "./child-protocol.js";
+import { cpuTimes, serveCommands, writeMessage } from "./child-protocol.js";
 
 const stats = { framesSent: 0, socketWrites: 0 };
 const sockets = new Set<net.Socket>();
@@ -48,7 +48,7 @@ writeMessage({ type: "ready", port: (server.address() as net.AddressInfo).port }
 
 serveCommands(
   {
-    stats: () => ({ ...stats, cpuMicros: cpuMicros() }),
+    stats: () => ({ ...stats, ...cpuTimes() }),
   },
   async () => {
     for (const socket of sockets) socket.destroy();

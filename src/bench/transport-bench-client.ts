@@ -10,7 +10,13 @@
 import { parseArgs } from "node:util";
 import { HybridLogicalClock } from "../clocks/hlc.js";
 import { type Logger, TcpTransport } from "../transport/tcp-transport.js";
-import { cpuMicros, parseRunParams, serveCommands, writeMessage } from "./child-protocol.js";
+import {
+  cpuSince,
+  cpuTimes,
+  parseRunParams,
+  serveCommands,
+  writeMessage,
+} from "./child-protocol.js";
 import { runClosedLoop } from "./closed-loop.js";
 
 const { values } = parseArgs({
@@ -50,11 +56,11 @@ const transport = new TcpTransport({
 });
 await transport.start();
 
-const serverId = await new Promise<string>((resolve, reject) => {
-  const timer = setTimeout(
-    () => reject(new Error(`no handshake with ${server} within 10 s`)),
-    10_000,
-  );
+const serverId = await new Promise<string>((resolve) => {
+  const timer = setTimeout(() => {
+    process.stderr.write(`no handshake with ${server} within 10 s\n`);
+    process.exit(1);
+  }, 10_000);
   transport.once("peer-up", (peerId) => {
     clearTimeout(timer);
     resolve(peerId);
@@ -70,7 +76,7 @@ serveCommands(
       const payload = Buffer.alloc(payloadBytes, 0xab);
       const framesBefore = transport.stats.framesSent;
       const writesBefore = transport.stats.socketWrites;
-      const cpuBefore = cpuMicros();
+      const cpuBefore = cpuTimes();
       const result = await runClosedLoop({
         inFlight,
         warmupMs,
@@ -84,8 +90,7 @@ serveCommands(
       return {
         ...result,
         payloadBytes,
-        /** CPU of this process over warmup + window, in microseconds. */
-        cpuMicros: cpuMicros() - cpuBefore,
+        ...cpuSince(cpuBefore),
         framesSent: transport.stats.framesSent - framesBefore,
         socketWrites: transport.stats.socketWrites - writesBefore,
       };

@@ -15,7 +15,8 @@
  * request, and writes everything to bench-results/transport.json.
  *
  * Flags: --duration-ms N (measured window per run, default 3000), --warmup-ms N (default
- * 1000), --quick (500 ms windows, 200 ms warmup).
+ * 1000), --quick (500 ms windows, 200 ms warmup), --only IN_FLIGHT/BYTES (one combination,
+ * e.g. 128/64), --cpu-prof DIR (the Brigade server and client write V8 CPU profiles there).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
@@ -37,6 +38,7 @@ const distDir = path.join(repoRoot, "dist");
 interface ClientRun extends ClosedLoopResult {
   readonly payloadBytes: number;
   readonly cpuMicros: number;
+  readonly cpuSystemMicros: number;
   readonly framesSent: number;
   readonly socketWrites: number;
 }
@@ -47,6 +49,7 @@ interface SideResult {
   readonly serverFramesSent: number;
   readonly serverSocketWrites: number;
   readonly serverCpuMicros: number;
+  readonly serverCpuSystemMicros: number;
 }
 
 interface Combination {
@@ -61,35 +64,60 @@ interface ServerCounters {
   readonly framesSent: number;
   readonly socketWrites: number;
   readonly cpuMicros: number;
+  readonly cpuSystemMicros: number;
 }
 
-function parseFlags(): { durationMs: number; warmupMs: number; quick: boolean } {
+interface Flags {
+  readonly durationMs: number;
+  readonly warmupMs: number;
+  readonly quick: boolean;
+  /** Combinations to run, as [inFlight, payloadBytes]. */
+  readonly combinations: ReadonlyArray<readonly [number, number]>;
+  /** Where the Brigade server and client write `--cpu-prof` profiles, or null. */
+  readonly cpuProfDir: string | null;
+}
+
+function usageError(message: string): never {
+  process.stderr.write(`transport-bench: ${message}\n`);
+  process.exit(2);
+}
+
+function parseFlags(): Flags {
   const { values } = parseArgs({
     options: {
       "duration-ms": { type: "string" },
       "warmup-ms": { type: "string" },
       quick: { type: "boolean", default: false },
+      only: { type: "string" },
+      "cpu-prof": { type: "string" },
     },
   });
   const quick = values.quick;
   const number = (text: string | undefined, fallback: number, flag: string) => {
     if (text === undefined) return fallback;
     const value = Number(text);
-    if (!Number.isSafeInteger(value) || value < 0) {
-      process.stderr.write(`transport-bench: ${flag} must be a non-negative integer\n`);
-      process.exit(2);
-    }
+    if (!Number.isSafeInteger(value) || value < 0)
+      usageError(`${flag} must be a non-negative integer`);
     return value;
   };
   const durationMs = number(values["duration-ms"], quick ? 500 : 3_000, "--duration-ms");
-  if (durationMs === 0) {
-    process.stderr.write("transport-bench: --duration-ms must be positive\n");
-    process.exit(2);
+  if (durationMs === 0) usageError("--duration-ms must be positive");
+  let combinations: Array<readonly [number, number]> = payloadSizes.flatMap((payloadBytes) =>
+    inFlightLevels.map((inFlight) => [inFlight, payloadBytes] as const),
+  );
+  if (values.only !== undefined) {
+    const match = /^(\d+)\/(\d+)$/.exec(values.only);
+    if (match === null) usageError("--only takes IN_FLIGHT/PAYLOAD_BYTES, e.g. 128/64");
+    combinations = [[Number(match[1]), Number(match[2])]];
+    if (combinations.some(([inFlight, bytes]) => inFlight < 1 || bytes < 1))
+      usageError("--only needs positive numbers");
   }
   return {
     durationMs,
     warmupMs: number(values["warmup-ms"], quick ? 200 : 1_000, "--warmup-ms"),
     quick,
+    combinations,
+    cpuProfDir: values["cpu-prof"] === undefined ? null : path.resolve(values["cpu-prof"]),
   };
 }
 
@@ -150,11 +178,12 @@ async function brigadeServerCounters(apiPort: number): Promise<ServerCounters> {
     if (match === null) throw new Error(`metric ${name} missing from the server's /metrics`);
     return Number(match[1]);
   };
+  const systemSeconds = metric("process_cpu_system_seconds_total");
   return {
     framesSent: metric("brigade_transport_frames_sent_total"),
     socketWrites: metric("brigade_transport_socket_writes_total"),
-    cpuMicros:
-      (metric("process_cpu_user_seconds_total") + metric("process_cpu_system_seconds_total")) * 1e6,
+    cpuMicros: (metric("process_cpu_user_seconds_total") + systemSeconds) * 1e6,
+    cpuSystemMicros: systemSeconds * 1e6,
   };
 }
 
@@ -180,6 +209,7 @@ async function measure(
     serverFramesSent: after.framesSent - before.framesSent,
     serverSocketWrites: after.socketWrites - before.socketWrites,
     serverCpuMicros: after.cpuMicros - before.cpuMicros,
+    serverCpuSystemMicros: after.cpuSystemMicros - before.cpuSystemMicros,
   };
 }
 
@@ -191,9 +221,15 @@ const ratioText = (value: number) => `${value.toFixed(2)}x`;
 const sizeText = (bytes: number) => (bytes >= 1024 ? `${bytes / 1024} KiB` : `${bytes} B`);
 const perWrite = (frames: number, writes: number) =>
   writes === 0 ? "-" : (frames / writes).toFixed(2);
+/** CPU per request as "total (sys system)", in µs. */
 const cpuPerRequest = (side: SideResult, which: "client" | "server") => {
-  const micros = which === "client" ? side.client.cpuMicros : side.serverCpuMicros;
-  return side.client.completedTotal === 0 ? "-" : (micros / side.client.completedTotal).toFixed(1);
+  const requests = side.client.completedTotal;
+  if (requests === 0) return "-";
+  const [total, system] =
+    which === "client"
+      ? [side.client.cpuMicros, side.client.cpuSystemMicros]
+      : [side.serverCpuMicros, side.serverCpuSystemMicros];
+  return `${(total / requests).toFixed(1)} (sys ${(system / requests).toFixed(1)})`;
 };
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
@@ -267,15 +303,21 @@ function report(combinations: readonly Combination[]): string {
 
 // ---- main ---------------------------------------------------------------------------------
 
+/** Set by SIGINT/SIGTERM: the signal handler cleans up, and the run's own error is moot. */
+let interrupted = false;
+
 async function main(): Promise<number> {
-  const { durationMs, warmupMs, quick } = parseFlags();
+  const { durationMs, warmupMs, quick, combinations: planned, cpuProfDir } = parseFlags();
+  const profile = (name: string) =>
+    cpuProfDir === null
+      ? []
+      : ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${name}.cpuprofile`];
   const children: BenchChild[] = [];
   const dataRoot = mkdtempSync(path.join(os.tmpdir(), "brigade-bench-"));
   const cleanup = async () => {
     await Promise.all(children.map((child) => child.stop()));
     rmSync(dataRoot, { recursive: true, force: true });
   };
-  let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupted) return;
     interrupted = true;
@@ -296,6 +338,7 @@ async function main(): Promise<number> {
     const server = new BenchChild(
       "Brigade server node",
       [
+        ...profile("brigade-server"),
         path.join(distDir, "cli", "main.js"),
         "node",
         "--id",
@@ -319,6 +362,7 @@ async function main(): Promise<number> {
     const brigadeClient = new BenchChild(
       "Brigade bench client",
       [
+        ...profile("brigade-client"),
         path.join(distDir, "bench", "transport-bench-client.js"),
         "--server",
         `127.0.0.1:${peerPort}`,
@@ -352,17 +396,15 @@ async function main(): Promise<number> {
     );
 
     const combinations: Combination[] = [];
-    for (const payloadBytes of payloadSizes) {
-      for (const inFlight of inFlightLevels) {
-        const params = { inFlight, payloadBytes, warmupMs, durationMs };
-        process.stderr.write(`running ${inFlight} in flight, ${sizeText(payloadBytes)}: Brigade…`);
-        const brigade = await measure(brigadeClient, () => brigadeServerCounters(apiPort), params);
-        process.stderr.write(" baseline…");
-        const baseline = await measure(rawClient, () => rawServerCounters(rawServer), params);
-        const ratio = brigade.client.opsPerSec / baseline.client.opsPerSec;
-        process.stderr.write(` ${ratioText(ratio)}\n`);
-        combinations.push({ inFlight, payloadBytes, brigade, baseline, ratio });
-      }
+    for (const [inFlight, payloadBytes] of planned) {
+      const params = { inFlight, payloadBytes, warmupMs, durationMs };
+      process.stderr.write(`running ${inFlight} in flight, ${sizeText(payloadBytes)}: Brigade…`);
+      const brigade = await measure(brigadeClient, () => brigadeServerCounters(apiPort), params);
+      process.stderr.write(" baseline…");
+      const baseline = await measure(rawClient, () => rawServerCounters(rawServer), params);
+      const ratio = brigade.client.opsPerSec / baseline.client.opsPerSec;
+      process.stderr.write(` ${ratioText(ratio)}\n`);
+      combinations.push({ inFlight, payloadBytes, brigade, baseline, ratio });
     }
 
     console.log(`\n${report(combinations)}\n`);
@@ -411,6 +453,7 @@ main().then(
     process.exitCode = code;
   },
   (error: unknown) => {
+    if (interrupted) return;
     process.stderr.write(
       `\ntransport-bench: ${error instanceof Error ? error.message : String(error)}\n`,
     );
