@@ -155,7 +155,8 @@ export class HybridLogicalClock {
       wallMs: carry ? wallMs + 1 : wallMs,
       logical: carry ? 0 : logical,
     });
-    assert(Number.isSafeInteger(next.wallMs), `HLC wall time overflow: ${next.wallMs}`);
+    // Messages are built only on failure: this runs for every frame sent and received.
+    if (!Number.isSafeInteger(next.wallMs)) assert(false, `HLC wall time overflow: ${next.wallMs}`);
     assert(compareHlc(next, this.#last) === 1, "HLC timestamps must strictly increase");
     this.#last = next;
     return next;
@@ -164,9 +165,10 @@ export class HybridLogicalClock {
   #readPhysicalMs(): number {
     const raw = this.#physicalNowMs();
     // A broken clock source is a bug in the driver, not an operating condition: crash.
-    assert(Number.isFinite(raw) && raw >= 0, `physicalNowMs() returned ${String(raw)}`);
+    if (!(Number.isFinite(raw) && raw >= 0))
+      assert(false, `physicalNowMs() returned ${String(raw)}`);
     const physicalMs = Math.floor(raw);
-    assert(Number.isSafeInteger(physicalMs), `physicalNowMs() out of range: ${raw}`);
+    if (!Number.isSafeInteger(physicalMs)) assert(false, `physicalNowMs() out of range: ${raw}`);
     return physicalMs;
   }
 }

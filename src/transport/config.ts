@@ -7,6 +7,10 @@ export interface TransportConfig {
   readonly sendQueueFramesMax: number;
   /** Bytes waiting for one peer, ours plus the socket's buffer, before `send` fails with QueueFull. 16 MiB ≈ 130 ms of a 1 Gbps link. */
   readonly sendQueueBytesMax: number;
+  /** Frames written in one socket write at most: a bounded batch lets the peer start on it while we encode the next (measured best at 32, docs/benchmarks.md). */
+  readonly coalesceFramesMax: number;
+  /** Bytes written in one socket write at most; small caps cost CPU on large frames. */
+  readonly coalesceBytesMax: number;
   /** Requests awaiting a response, across all peers, before `request` fails with QueueFull. */
   readonly pendingRequestsMax: number;
   /** Default deadline of a request when the caller gives none. */
@@ -27,6 +31,8 @@ export const transportDefaults: TransportConfig = Object.freeze({
   frameBytesMax: 4 * 1024 * 1024,
   sendQueueFramesMax: 65_536,
   sendQueueBytesMax: 16 * 1024 * 1024,
+  coalesceFramesMax: 32,
+  coalesceBytesMax: 256 * 1024,
   pendingRequestsMax: 65_536,
   requestTimeoutMs: 5_000,
   connectTimeoutMs: 3_000,

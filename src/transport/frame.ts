@@ -24,12 +24,15 @@ export function encodeFrameHeader(bodyBytes: number): Buffer {
 }
 
 /**
- * Accumulates stream chunks and yields whole frame bodies. The length is checked against
- * `frameBytesMax` as soon as the header arrives, before any body is buffered, so a peer
- * cannot make us allocate more than one frame's worth.
+ * Accumulates stream chunks and yields whole frame bodies as ranges of a buffer, without
+ * copying unless a frame spans chunks. The length is checked against `frameBytesMax` as soon
+ * as the header arrives, before any body is buffered, so a peer cannot make us allocate more
+ * than one frame's worth.
  */
 export class FrameDecoder {
   private chunks: Buffer[] = [];
+  /** Bytes of chunks[0] already consumed. */
+  private offset = 0;
   private bufferedBytes = 0;
 
   constructor(private readonly frameBytesMax: number) {}
@@ -39,14 +42,20 @@ export class FrameDecoder {
     return this.bufferedBytes;
   }
 
-  /** Feeds one chunk; returns the complete frame bodies it finished. Throws FrameError. */
-  push(chunk: Buffer): Buffer[] {
+  /**
+   * Feeds one chunk and calls `onBody(buffer, start, end)` for each complete frame body;
+   * stops early when `onBody` returns false. Throws FrameError on an empty or oversize frame.
+   */
+  forEachBody(
+    chunk: Buffer,
+    onBody: (buffer: Buffer, start: number, end: number) => boolean,
+  ): void {
     this.chunks.push(chunk);
     this.bufferedBytes += chunk.length;
-    const frames: Buffer[] = [];
     while (this.bufferedBytes >= frameHeaderBytes) {
-      const head = this.contiguous(frameHeaderBytes);
-      const bodyBytes = head.readUInt32BE(0);
+      let first = this.chunks[0] as Buffer;
+      if (first.length - this.offset < frameHeaderBytes) first = this.merge();
+      const bodyBytes = first.readUInt32BE(this.offset);
       if (bodyBytes === 0) throw new FrameError("FrameEmpty", "empty frame");
       if (bodyBytes > this.frameBytesMax) {
         throw new FrameError(
@@ -54,27 +63,36 @@ export class FrameDecoder {
           `frame of ${bodyBytes} bytes exceeds the limit of ${this.frameBytesMax} bytes`,
         );
       }
-      if (this.bufferedBytes < frameHeaderBytes + bodyBytes) break;
-      const whole = this.contiguous(frameHeaderBytes + bodyBytes);
-      frames.push(whole.subarray(frameHeaderBytes, frameHeaderBytes + bodyBytes));
-      this.consume(frameHeaderBytes + bodyBytes);
+      const frameBytes = frameHeaderBytes + bodyBytes;
+      if (this.bufferedBytes < frameBytes) return;
+      if (first.length - this.offset < frameBytes) first = this.merge();
+      const start = this.offset + frameHeaderBytes;
+      this.offset += frameBytes;
+      this.bufferedBytes -= frameBytes;
+      if (this.offset === first.length) {
+        this.chunks.shift();
+        this.offset = 0;
+      }
+      if (!onBody(first, start, start + bodyBytes)) return;
     }
-    return frames;
   }
 
-  /** Makes the first `bytes` contiguous in chunks[0] (copying only when a frame spans chunks). */
-  private contiguous(bytes: number): Buffer {
-    const first = this.chunks[0] as Buffer;
-    if (first.length >= bytes) return first;
+  /** The complete frame bodies in `chunk` (and what was buffered before it), as copies-free views. */
+  push(chunk: Buffer): Buffer[] {
+    const bodies: Buffer[] = [];
+    this.forEachBody(chunk, (buffer, start, end) => {
+      bodies.push(buffer.subarray(start, end));
+      return true;
+    });
+    return bodies;
+  }
+
+  /** Joins what is buffered into one chunk (only when a header or frame spans chunks). */
+  private merge(): Buffer {
+    this.chunks[0] = (this.chunks[0] as Buffer).subarray(this.offset);
+    this.offset = 0;
     const merged = Buffer.concat(this.chunks, this.bufferedBytes);
     this.chunks = [merged];
     return merged;
-  }
-
-  private consume(bytes: number): void {
-    const first = this.chunks[0] as Buffer;
-    if (first.length === bytes) this.chunks.shift();
-    else this.chunks[0] = first.subarray(bytes);
-    this.bufferedBytes -= bytes;
   }
 }

@@ -21,10 +21,11 @@ import { formatHostPort, type HostPort, parseHostPort } from "../lib/address.js"
 import { BrigadeError, isBrigadeError } from "../lib/errors.js";
 import { reconnectDelayMs, type TransportConfig, transportDefaults } from "./config.js";
 import { FaultInjector } from "./faults.js";
-import { encodeFrameHeader, FrameDecoder, FrameError } from "./frame.js";
+import { FrameDecoder, FrameError, frameHeaderBytes } from "./frame.js";
 import {
+  correlationIdModulus,
   decodeFrameBody,
-  encodeFrameBody,
+  encodeFrame,
   type Frame,
   FrameKind,
   protocolVersion,
@@ -144,7 +145,10 @@ interface PendingRequest {
   readonly topic: string;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: BrigadeError) => void;
-  readonly timer: NodeJS.Timeout;
+  readonly target: string;
+  readonly timeoutMs: number;
+  /** performance.now() after which the request fails with DeadlineExceeded. */
+  readonly deadline: number;
   /** The connection the request was written to, so its close can fail the request at once. */
   sentOn: Connection | null;
 }
@@ -168,6 +172,8 @@ export class TcpTransport extends EventEmitter<{
   private readonly messageListeners = new Map<string, MessageListener>();
   private readonly pending = new Map<number, PendingRequest>();
   private nextCorrelationId = 1;
+  private deadlineTimer: NodeJS.Timeout | null = null;
+  private deadlineTimerAt = Number.POSITIVE_INFINITY;
   private housekeeping: NodeJS.Timeout | null = null;
   private closed = false;
   private advertiseAddress: string;
@@ -304,7 +310,9 @@ export class TcpTransport extends EventEmitter<{
     } catch (error) {
       return Promise.reject(error);
     }
-    const correlationId = this.nextCorrelationId++;
+    const correlationId = this.nextCorrelationId;
+    // Ids travel as u32 (wire.ts); wrap long before any could still be pending.
+    this.nextCorrelationId = (this.nextCorrelationId % (correlationIdModulus - 1)) + 1;
     let frame: Buffer;
     try {
       frame = this.encode({
@@ -319,26 +327,63 @@ export class TcpTransport extends EventEmitter<{
       return Promise.reject(error);
     }
     return new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(correlationId);
-        this.stats.requestsTimedOut++;
-        reject(
-          new BrigadeError(
-            "DeadlineExceeded",
-            `request "${topic}" to ${target} got no answer within ${timeoutMs} ms`,
-          ),
-        );
-      }, timeoutMs);
-      const entry: PendingRequest = { peer, topic, resolve, reject, timer, sentOn: null };
+      const deadline = performance.now() + timeoutMs;
+      const entry: PendingRequest = {
+        peer,
+        topic,
+        target,
+        timeoutMs,
+        deadline,
+        resolve,
+        reject,
+        sentOn: null,
+      };
       this.pending.set(correlationId, entry);
       try {
         this.sendFrame(peer, frame, entry);
       } catch (error) {
-        clearTimeout(timer);
         this.pending.delete(correlationId);
         reject(error);
+        return;
       }
+      this.armDeadlineTimer(deadline);
     });
+  }
+
+  /**
+   * One timer for every request deadline (a timer per request costs more than the request):
+   * it fires at the earliest deadline, fails what has expired and re-arms for the next.
+   */
+  private armDeadlineTimer(deadline: number): void {
+    if (this.closed || deadline >= this.deadlineTimerAt) return;
+    if (this.deadlineTimer !== null) clearTimeout(this.deadlineTimer);
+    this.deadlineTimerAt = deadline;
+    this.deadlineTimer = setTimeout(
+      () => this.expireRequests(),
+      Math.max(0, Math.ceil(deadline - performance.now())),
+    );
+  }
+
+  private expireRequests(): void {
+    this.deadlineTimer = null;
+    this.deadlineTimerAt = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [correlationId, entry] of this.pending) {
+      if (entry.deadline <= now) {
+        this.pending.delete(correlationId);
+        this.stats.requestsTimedOut++;
+        entry.reject(
+          new BrigadeError(
+            "DeadlineExceeded",
+            `request "${entry.topic}" to ${entry.target} got no answer within ${entry.timeoutMs} ms`,
+          ),
+        );
+      } else if (entry.deadline < next) {
+        next = entry.deadline;
+      }
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.armDeadlineTimer(next);
   }
 
   /** Peers we dial and their connection state. */
@@ -375,6 +420,7 @@ export class TcpTransport extends EventEmitter<{
     if (this.closed) return;
     this.closed = true;
     if (this.housekeeping) clearInterval(this.housekeeping);
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     for (const peer of this.peersByAddress.values()) {
       peer.stopped = true;
       if (peer.reconnectTimer) clearTimeout(peer.reconnectTimer);
@@ -383,7 +429,6 @@ export class TcpTransport extends EventEmitter<{
     for (const connection of this.inbound)
       this.closeConnection(connection, "transport closed", false);
     for (const [correlationId, entry] of this.pending) {
-      clearTimeout(entry.timer);
       this.pending.delete(correlationId);
       entry.reject(new BrigadeError("ConnectionClosed", "transport closed"));
     }
@@ -402,15 +447,15 @@ export class TcpTransport extends EventEmitter<{
   }
 
   private encode(frame: Frame): Buffer {
-    const body = encodeFrameBody(frame);
-    if (body.length > this.config.frameBytesMax) {
+    const framed = encodeFrame(frame);
+    const bodyBytes = framed.length - frameHeaderBytes;
+    if (bodyBytes > this.config.frameBytesMax) {
       throw new BrigadeError(
         "MessageTooLarge",
-        `message of ${body.length} bytes exceeds the limit of ${this.config.frameBytesMax} bytes`,
+        `message of ${bodyBytes} bytes exceeds the limit of ${this.config.frameBytesMax} bytes`,
       );
     }
-    const header = encodeFrameHeader(body.length);
-    return Buffer.concat([header, body], header.length + body.length);
+    return framed;
   }
 
   /** Applies fault injection, then queues the frame for the peer's outbound connection. */
@@ -462,15 +507,26 @@ export class TcpTransport extends EventEmitter<{
   private enqueueToConnection(connection: Connection, frame: Buffer): void {
     connection.writeQueue.push(frame);
     connection.writeQueueBytes += frame.length;
+    // Write a full batch at once, so the peer starts on it while we encode the rest: both
+    // processes then work at the same time instead of taking turns.
+    if (
+      connection.writeQueue.length >= this.config.coalesceFramesMax ||
+      connection.writeQueueBytes >= this.config.coalesceBytesMax
+    ) {
+      this.flush(connection);
+      return;
+    }
     if (!connection.flushScheduled) {
       connection.flushScheduled = true;
-      // Coalesce every frame queued during this turn of the event loop into one write.
-      setImmediate(() => this.flush(connection));
+      // Coalesce the frames queued during this turn of the event loop into one write.
+      setImmediate(() => {
+        connection.flushScheduled = false;
+        this.flush(connection);
+      });
     }
   }
 
   private flush(connection: Connection): void {
-    connection.flushScheduled = false;
     if (connection.state !== "open" || connection.writeQueue.length === 0) return;
     const frames = connection.writeQueue;
     const bytes = connection.writeQueueBytes;
@@ -719,33 +775,30 @@ export class TcpTransport extends EventEmitter<{
     socket.on("data", (chunk: Buffer) => {
       if (connection.state === "closed") return;
       this.stats.bytesReceived += chunk.length;
-      let bodies: Buffer[];
-      try {
-        bodies = connection.decoder.push(chunk);
-      } catch (error) {
-        if (error instanceof FrameError && error.code === "FrameTooLarge")
-          this.stats.framesOversize++;
-        else this.stats.framesMalformed++;
-        this.closeConnection(connection, (error as Error).message);
-        return;
+      // Frames a partition discards must not keep the connection looking alive.
+      if (connection.peerId === null || !this.faults.isPartitioned(connection.peerId)) {
+        connection.lastReceivedMs = Date.now();
       }
-      for (const body of bodies) {
-        if ((connection.state as ConnectionState) === "closed") return; // a frame handler may have closed it
-        let frame: Frame;
-        try {
-          frame = decodeFrameBody(body);
-        } catch (error) {
-          if (!(error instanceof WireError)) throw error;
-          this.stats.framesMalformed++;
-          this.closeConnection(connection, error.message);
-          return;
-        }
-        this.stats.framesReceived++;
-        // Frames a partition discards must not keep the connection looking alive.
-        if (connection.peerId === null || !this.faults.isPartitioned(connection.peerId)) {
-          connection.lastReceivedMs = Date.now();
-        }
-        onFrame(frame);
+      try {
+        connection.decoder.forEachBody(chunk, (buffer, start, end) => {
+          let frame: Frame;
+          try {
+            frame = decodeFrameBody(buffer, start, end);
+          } catch (error) {
+            if (!(error instanceof WireError)) throw error;
+            this.stats.framesMalformed++;
+            this.closeConnection(connection, error.message);
+            return false;
+          }
+          this.stats.framesReceived++;
+          onFrame(frame);
+          return connection.state !== "closed"; // a frame handler may have closed it
+        });
+      } catch (error) {
+        if (!(error instanceof FrameError)) throw error;
+        if (error.code === "FrameTooLarge") this.stats.framesOversize++;
+        else this.stats.framesMalformed++;
+        this.closeConnection(connection, error.message);
       }
     });
     socket.on("end", () => {
@@ -776,7 +829,6 @@ export class TcpTransport extends EventEmitter<{
   private failRequestsOn(connection: Connection): void {
     for (const [correlationId, entry] of this.pending) {
       if (entry.sentOn !== connection) continue;
-      clearTimeout(entry.timer);
       this.pending.delete(correlationId);
       entry.reject(
         new BrigadeError(
@@ -865,7 +917,6 @@ export class TcpTransport extends EventEmitter<{
           this.stats.lateResponses++;
           return;
         }
-        clearTimeout(entry.timer);
         this.pending.delete(frame.correlationId);
         if (frame.kind === FrameKind.Response) entry.resolve(frame.payload);
         else {

@@ -3,11 +3,52 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { pack } from "msgpackr";
-import { decodeFrameBody, encodeFrameBody, type Frame, FrameKind, WireError } from "./wire.js";
+import {
+  decodeFrameBody,
+  encodeFrame,
+  encodeFrameBody,
+  type Frame,
+  FrameKind,
+  WireError,
+} from "./wire.js";
 
 const hlc = { wallMs: 1_700_000_000_000, logical: 3 };
 
 describe("wire codec", () => {
+  it("carries byte payloads raw and everything else as msgpack", () => {
+    const raw = decodeFrameBody(
+      encodeFrameBody({
+        kind: FrameKind.Request,
+        correlationId: 9,
+        topic: "t",
+        payload: new Uint8Array([1, 2, 3]),
+        timeoutMs: 5,
+        hlc,
+      }),
+    );
+    assert.deepEqual([...(raw as { payload: Uint8Array }).payload], [1, 2, 3]);
+    const structured = decodeFrameBody(
+      encodeFrameBody({
+        kind: FrameKind.Message,
+        topic: "t",
+        payload: { nested: [1, { a: "b" }] },
+        hlc,
+      }),
+    );
+    assert.deepEqual((structured as { payload: unknown }).payload, { nested: [1, { a: "b" }] });
+  });
+
+  it("frames are one buffer: a 4-byte length, then the body", () => {
+    const framed = encodeFrame({ kind: FrameKind.Response, correlationId: 3, payload: "ok", hlc });
+    assert.equal(framed.readUInt32BE(0), framed.length - 4);
+    assert.deepEqual(decodeFrameBody(framed, 4, framed.length), {
+      kind: FrameKind.Response,
+      correlationId: 3,
+      payload: "ok",
+      hlc,
+    });
+  });
+
   const frames: Frame[] = [
     {
       kind: FrameKind.Hello,
@@ -54,6 +95,25 @@ describe("wire codec", () => {
     ["topic of the wrong type", pack([FrameKind.Message, 5, null, 1, 0])],
     ["negative correlation id", pack([FrameKind.Response, -1, null, 1, 0])],
     ["missing hlc", pack([FrameKind.Ping])],
+    ["a truncated binary request header", Buffer.from([0x02, 0, 0, 0, 1])],
+    [
+      "a binary response with an unknown payload encoding",
+      Buffer.concat([
+        encodeFrameBody({ kind: FrameKind.Response, correlationId: 1, payload: 1, hlc }).subarray(
+          0,
+          17,
+        ),
+        Buffer.from([9, 1]),
+      ]),
+    ],
+    [
+      "a binary message whose topic runs past the end",
+      Buffer.concat([Buffer.from([0x01]), Buffer.alloc(12), Buffer.from([200, 0x61])]),
+    ],
+    [
+      "a binary message with no payload",
+      Buffer.concat([Buffer.from([0x01]), Buffer.alloc(12), Buffer.from([1, 0x61, 0])]),
+    ],
   ];
   for (const [name, body] of bad) {
     it(`rejects ${name} with WireError`, () => {
