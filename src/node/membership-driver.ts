@@ -63,7 +63,12 @@ export class GossipStats {
   sendErrors = 0;
 }
 
-export class MembershipDriver extends EventEmitter<{ event: [MembershipEvent] }> {
+/** Events: `event` for every change, and one per type (`member-join`, `member-dead`, ...) with the member. */
+export type MembershipDriverEvents = { event: [MembershipEvent] } & {
+  [Type in MembershipEvent["type"]]: [MemberRecord];
+};
+
+export class MembershipDriver extends EventEmitter<MembershipDriverEvents> {
   readonly stats = new GossipStats();
   private readonly socket: dgram.Socket;
   private core: Swim | null = null;
@@ -203,6 +208,7 @@ export class MembershipDriver extends EventEmitter<{ event: [MembershipEvent] }>
         `membership: ${event.member.id} ${eventVerb[event.type]}`,
       );
       this.emit("event", event);
+      this.emit(event.type, event.member);
     }
   }
 
