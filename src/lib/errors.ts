@@ -3,27 +3,33 @@
  * act on, and whether retrying may help. Programmer errors are `AssertionError` instead.
  */
 
-export type BrigadeErrorCode =
-  // transport
-  | "DeadlineExceeded"
-  | "Unavailable"
-  | "QueueFull"
-  | "MessageTooLarge"
-  | "ConnectionClosed"
-  | "HandshakeRejected"
-  | "UnknownPeer"
-  | "NoHandler"
-  | "RemoteError"
-  // clocks
-  | "ClockOffsetExceeded"
-  // membership and discovery
-  | "MetadataTooLarge"
-  | "NotFound"
-  // config and input
-  | "InvalidConfig"
-  | "InvalidArgument"
-  | "PortInUse"
-  | "DataDirMismatch";
+export const brigadeErrorCodes = [
+  "DeadlineExceeded",
+  "Unavailable",
+  "QueueFull",
+  "MessageTooLarge",
+  "ConnectionClosed",
+  "HandshakeRejected",
+  "UnknownPeer",
+  "NoHandler",
+  "RemoteError",
+  "ClockOffsetExceeded",
+  "MetadataTooLarge",
+  "NotFound",
+  "InvalidConfig",
+  "InvalidArgument",
+  "PortInUse",
+  "DataDirMismatch",
+] as const;
+
+export type BrigadeErrorCode = (typeof brigadeErrorCodes)[number];
+
+const knownCodes: ReadonlySet<string> = new Set(brigadeErrorCodes);
+
+/** True for the codes this version knows (a remote may send others). */
+export function isBrigadeErrorCode(code: string): code is BrigadeErrorCode {
+  return knownCodes.has(code);
+}
 
 const retriableCodes: ReadonlySet<BrigadeErrorCode> = new Set([
   "DeadlineExceeded",

@@ -41,9 +41,14 @@ export function openDataDir(
       `cannot create data directory ${dataDir}: ${(error as NodeJS.ErrnoException).code}`,
     );
   }
-  const identity = readOrCreateIdentity(dataDir, nodeId, clusterId);
+  // Lock first: two processes starting at once must not both write an identity.
   const release = lock(dataDir);
-  return { identity, release };
+  try {
+    return { identity: readOrCreateIdentity(dataDir, nodeId, clusterId), release };
+  } catch (error) {
+    release();
+    throw error;
+  }
 }
 
 function readOrCreateIdentity(dataDir: string, nodeId: string, clusterId: string): DataDirIdentity {

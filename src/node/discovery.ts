@@ -134,14 +134,19 @@ export class Discovery {
         `service ${definition.name}: port must be 1..65535, got ${definition.port}`,
       );
     }
-    this.deregister(definition.name, false);
+    const previous = this.services.get(definition.name);
     const service: RegisteredService = {
       definition,
       status: definition.check ? "critical" : "passing",
       timer: null,
     };
     this.services.set(definition.name, service);
-    this.publish(() => this.services.delete(definition.name));
+    // Publish before retiring the old registration, so a refusal leaves it fully in place.
+    this.publish(() => {
+      if (previous === undefined) this.services.delete(definition.name);
+      else this.services.set(definition.name, previous);
+    });
+    if (previous?.timer) clearInterval(previous.timer);
     if (definition.check) this.startChecks(service);
   }
 

@@ -27,7 +27,7 @@ export interface ErrorBody {
 
 export function sendError(reply: FastifyReply, error: unknown): FastifyReply {
   if (error instanceof BrigadeError) {
-    const status = statusByCode[error.code];
+    const status = statusByCode[error.code] ?? 502;
     if (status === 503) reply.header("retry-after", "1");
     return reply.code(status).send({
       error: { code: error.code, message: error.message, retriable: error.retriable },

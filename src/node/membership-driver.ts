@@ -9,7 +9,7 @@
 
 import dgram from "node:dgram";
 import { EventEmitter } from "node:events";
-import { appendFileSync, readFileSync } from "node:fs";
+import { appendFileSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import type { HybridLogicalClock } from "../clocks/hlc.js";
@@ -22,8 +22,8 @@ import {
   needsStream,
 } from "../core/membership/messages.js";
 import { incarnationFile, Swim } from "../core/membership/swim.js";
-import type { HostPort } from "../lib/address.js";
-import { BrigadeError } from "../lib/errors.js";
+import { type HostPort, parseHostPort } from "../lib/address.js";
+import { BrigadeError, isBrigadeError } from "../lib/errors.js";
 import { prngFromSeed } from "../lib/prng.js";
 import { DatagramError, decodeDatagram, encodeDatagram } from "../transport/datagram.js";
 import type { Logger, TcpTransport } from "../transport/tcp-transport.js";
@@ -73,7 +73,9 @@ export class MembershipDriver extends EventEmitter<MembershipDriverEvents> {
   private readonly socket: dgram.Socket;
   private core: Swim | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** Member addresses and ids, so fault injection (keyed by node id) applies to datagrams. */
   private readonly addressToId = new Map<string, string>();
+  private readonly idToAddress = new Map<string, string>();
   private readonly incarnationPath: string;
   private stopped = false;
 
@@ -113,7 +115,18 @@ export class MembershipDriver extends EventEmitter<MembershipDriverEvents> {
 
     const recovered = new Map<string, Uint8Array>();
     try {
-      recovered.set(incarnationFile, readFileSync(this.incarnationPath));
+      const bytes = readFileSync(this.incarnationPath);
+      recovered.set(incarnationFile, bytes);
+      // The core appends a line per incarnation; keep the file to its last complete line.
+      const lines = bytes
+        .toString("utf8")
+        .split("\n")
+        .filter((line) => /^\d+$/.test(line));
+      if (lines.length > 16) {
+        const temporary = `${this.incarnationPath}.tmp`;
+        writeFileSync(temporary, `${lines.map(Number).reduce((a, b) => Math.max(a, b))}\n`);
+        renameSync(temporary, this.incarnationPath);
+      }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     }
@@ -127,6 +140,7 @@ export class MembershipDriver extends EventEmitter<MembershipDriverEvents> {
       prng: prngFromSeed(seed),
       nowMs: monotonicMs(),
       recovered,
+      isValidAddress: isHostPort,
     });
     this.flush();
     // Tick often enough to honour the probe timeout to within a tenth of it.
@@ -155,7 +169,9 @@ export class MembershipDriver extends EventEmitter<MembershipDriverEvents> {
   updateTags(tags: MemberTags): void {
     this.input((core) => {
       const error = core.updateTags(tags);
-      if (error !== null) {
+      if (error?.code === "Leaving")
+        throw new BrigadeError("Unavailable", "this node is leaving the cluster");
+      if (error?.code === "MetadataTooLarge") {
         throw new BrigadeError(
           "MetadataTooLarge",
           `node metadata of ${error.bytes} bytes exceeds the limit of ${error.bytesMax} bytes`,
@@ -190,14 +206,23 @@ export class MembershipDriver extends EventEmitter<MembershipDriverEvents> {
   private flush(): void {
     const core = this.core as Swim;
     const output = core.takeOutput();
-    for (const write of output.writes)
-      appendFileSync(path.join(this.options.dataDir, write.file), write.data);
+    for (const write of output.writes) {
+      try {
+        appendFileSync(path.join(this.options.dataDir, write.file), write.data);
+      } catch (error) {
+        // Only the incarnation is written, unsynced by design: a lost record costs a refutation.
+        this.options.logger.error({ err: error, file: write.file }, "membership write failed");
+      }
+    }
     for (const { target, message } of output.messages) this.sendMessage(target, message);
     for (const event of output.events) {
       if (event.member.id !== this.options.nodeId) {
-        if (event.member.state === "dead" || event.member.state === "left")
-          this.addressToId.delete(event.member.address);
-        else this.addressToId.set(event.member.address, event.member.id);
+        // Kept while the member is dead too, so faults still apply to gossip to the dead.
+        const previous = this.idToAddress.get(event.member.id);
+        if (previous !== undefined && previous !== event.member.address)
+          this.addressToId.delete(previous);
+        this.addressToId.set(event.member.address, event.member.id);
+        this.idToAddress.set(event.member.id, event.member.address);
       }
       this.options.logger.info(
         {
@@ -247,12 +272,23 @@ export class MembershipDriver extends EventEmitter<MembershipDriverEvents> {
       this.options.logger.warn({ err: error, type: message.type }, "gossip message not sent");
       return;
     }
-    const [host, portText] = splitAddress(address);
+    let to: HostPort;
+    try {
+      to = parseHostPort(address);
+    } catch {
+      this.stats.sendErrors++;
+      return;
+    }
     const send = () => {
       if (this.stopped) return;
-      this.socket.send(bytes, Number(portText), host, (error) => {
-        if (error) this.stats.sendErrors++;
-      });
+      try {
+        this.socket.send(bytes, to.port, to.host, (error) => {
+          if (error) this.stats.sendErrors++;
+        });
+      } catch {
+        this.stats.sendErrors++;
+        return;
+      }
       this.stats.datagramsSent++;
       this.stats.bytesSent += bytes.length;
     };
@@ -288,9 +324,18 @@ export class MembershipDriver extends EventEmitter<MembershipDriverEvents> {
     }
     try {
       this.options.clock.update(datagram.hlc);
-    } catch {
+    } catch (error) {
+      if (!isBrigadeError(error, "ClockOffsetExceeded")) {
+        this.stats.datagramsMalformed++;
+        return;
+      }
+      // The timestamp is refused (our clock does not jump ahead), but liveness must not
+      // depend on clocks: a node whose clock is skewed is still alive, so process the message.
       this.stats.clockOffsetRejections++;
-      return;
+      this.options.logger.debug(
+        { peer: datagram.senderId, reason: error.message },
+        "gossip from a skewed clock",
+      );
     }
     this.input((core) => core.receive(datagram.senderId, datagram.payload as MembershipMessage));
   }
@@ -305,11 +350,17 @@ const eventVerb: Record<MembershipEvent["type"], string> = {
   "member-update": "updated its tags",
 };
 
-function splitAddress(address: string): [string, string] {
-  const index = address.lastIndexOf(":");
-  return [address.slice(0, index).replace(/^\[|\]$/g, ""), address.slice(index + 1)];
-}
-
 function monotonicMs(): number {
   return Math.floor(performance.now());
+}
+
+/** Gossip addresses must be dialable: host:port with a port in 1..65535. */
+function isHostPort(address: string): boolean {
+  if (address.startsWith(":")) return false; // "all interfaces" is not somewhere to send to
+  try {
+    parseHostPort(address);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -188,9 +188,10 @@ export class BrigadeNode {
   }
 
   async stop(): Promise<void> {
-    // Say goodbye first, so members record "left" rather than suspecting a failure.
-    await this.membershipDriver?.leave();
+    // Health checks first (a status flip must not re-announce us), then say goodbye, so
+    // members record "left" rather than suspecting a failure.
     this.discoveryService?.stop();
+    await this.membershipDriver?.leave();
     await this.membershipDriver?.stop();
     await this.api?.close();
     this.api = null;

@@ -287,7 +287,15 @@ export class Supervisor {
         .filter((node) => node.child !== null && node.state !== "paused")
         .map((node) => nodeApi(node, "DELETE", "/v1/faults")),
     );
-    this.options.output("*** all faults healed", true);
+    const paused = [...this.nodes.values()]
+      .filter((node) => node.state === "paused")
+      .map((node) => node.id);
+    this.options.output(
+      paused.length === 0
+        ? "*** all faults healed"
+        : `*** faults healed (paused, not healed: ${paused.join(", ")})`,
+      true,
+    );
   }
 
   private require(id: string): ManagedNode {

@@ -163,6 +163,37 @@ describe("TcpTransport", () => {
     assert.equal(a.stats.handshakeFailures, 1);
   });
 
+  it("rejects a handshake advertising an address it cannot dial back, without crashing", async () => {
+    const a = await make({ id: "a" });
+    for (const advertise of ["", "nohost", "h:0", ":7001"]) {
+      const { replies, closed } = await rawPeer(a, { advertise });
+      await closed;
+      assert.equal(replies[0]?.kind, FrameKind.Reject, `advertise "${advertise}"`);
+    }
+    assert.equal(a.stats.handshakeFailures, 4);
+  });
+
+  it("never hands what waited for one node to another that took over its address", async () => {
+    const a = await make({ id: "a", config: { reconnectDelayMsMax: 100 } });
+    const x = await make({ id: "x" });
+    const port = Number(x.advertise.split(":")[1]);
+    a.connect(x.advertise);
+    await waitFor("a connected to x", () => a.connectedPeerIds().includes("x"));
+    await x.close();
+    started.splice(started.indexOf(x), 1);
+    await waitFor("a notices x is gone", () => !a.connectedPeerIds().includes("x"));
+    const meantForX = a.request("x", "echo", "for x", { timeoutMs: 5_000 });
+    const received: unknown[] = [];
+    const y = await make({ id: "y", port });
+    y.handle("echo", (payload) => {
+      received.push(payload);
+      return payload;
+    });
+    await assert.rejects(meantForX, (error) => isBrigadeError(error, "UnknownPeer"));
+    await waitFor("a connected to y", () => a.connectedPeerIds().includes("y"));
+    assert.deepEqual(received, []);
+  });
+
   it("rejects a peer whose clock is further ahead than the maximum offset", async () => {
     const a = await make({ id: "a" });
     const b = await make({ id: "b", physicalNowMs: () => Date.now() + 60_000 });

@@ -18,7 +18,8 @@ import { EventEmitter } from "node:events";
 import net from "node:net";
 import type { HlcTimestamp, HybridLogicalClock } from "../clocks/hlc.js";
 import { formatHostPort, type HostPort, parseHostPort } from "../lib/address.js";
-import { BrigadeError, isBrigadeError } from "../lib/errors.js";
+import { AssertionError } from "../lib/assert.js";
+import { BrigadeError, isBrigadeError, isBrigadeErrorCode } from "../lib/errors.js";
 import { reconnectDelayMs, type TransportConfig, transportDefaults } from "./config.js";
 import { FaultInjector } from "./faults.js";
 import { FrameDecoder, FrameError, frameHeaderBytes } from "./frame.js";
@@ -103,8 +104,9 @@ class Connection {
   state: ConnectionState = "handshaking";
   peerId: string | null = null;
   readonly decoder: FrameDecoder;
-  lastReceivedMs = Date.now();
-  lastSentMs = Date.now();
+  /** Monotonic (performance.now) times: a wall-clock step must not kill or keep connections. */
+  lastReceivedMs = performance.now();
+  lastSentMs = performance.now();
   /** Frames accepted but not yet handed to the socket (coalesced on the next turn). */
   writeQueue: Buffer[] = [];
   writeQueueBytes = 0;
@@ -135,10 +137,15 @@ class Peer {
   constructor(
     public address: string,
     id: string | null,
+    /** Dialed for a protocol's one-off send (not a seed): forgotten after repeated failures. */
+    readonly ephemeral: boolean,
   ) {
     this.id = id;
   }
 }
+
+/** An ephemeral peer unreachable this many dials in a row is forgotten, with its backlog. */
+const ephemeralDialAttemptsMax = 10;
 
 interface PendingRequest {
   readonly peer: Peer;
@@ -167,6 +174,8 @@ export class TcpTransport extends EventEmitter<{
   private readonly server: net.Server;
   private readonly peersByAddress = new Map<string, Peer>();
   private readonly peersById = new Map<string, Peer>();
+  /** Other addresses a known node was reached at (e.g. a DNS name in --join). */
+  private readonly aliases = new Map<string, Peer>();
   private readonly inbound = new Set<Connection>();
   private readonly handlers = new Map<string, RequestHandler>();
   private readonly messageListeners = new Map<string, MessageListener>();
@@ -240,11 +249,11 @@ export class TcpTransport extends EventEmitter<{
   }
 
   /** Dials `address` (and keeps redialing it) until `close()`; its node id is learned in the handshake. */
-  connect(address: string): void {
+  connect(address: string, options: { ephemeral?: boolean } = {}): void {
     parseHostPort(address);
     if (this.closed || address === this.advertiseAddress || this.peersByAddress.has(address))
       return;
-    const peer = new Peer(address, null);
+    const peer = new Peer(address, null, options.ephemeral ?? false);
     this.peersByAddress.set(address, peer);
     this.dial(peer);
   }
@@ -255,9 +264,12 @@ export class TcpTransport extends EventEmitter<{
    * For protocols that know peers by address before they know their ids (gossip joins).
    */
   sendToAddress(address: string, topic: string, payload: unknown): void {
-    if (address === this.advertiseAddress) return;
-    this.connect(address);
-    const peer = this.peersByAddress.get(address);
+    if (this.closed || address === this.advertiseAddress) return;
+    let peer = this.aliases.get(address) ?? this.peersByAddress.get(address);
+    if (peer === undefined) {
+      this.connect(address, { ephemeral: true });
+      peer = this.peersByAddress.get(address);
+    }
     if (peer === undefined || peer.stopped) return;
     const frame = this.encode({ kind: FrameKind.Message, topic, payload, hlc: this.clock.now() });
     this.sendFrame(peer, frame);
@@ -278,6 +290,7 @@ export class TcpTransport extends EventEmitter<{
    * drops. Throws UnknownPeer, MessageTooLarge or QueueFull synchronously.
    */
   send(target: string, topic: string, payload: unknown): void {
+    if (this.closed) throw new BrigadeError("ConnectionClosed", "transport closed");
     const peer = this.requirePeer(target);
     const frame = this.encode({ kind: FrameKind.Message, topic, payload, hlc: this.clock.now() });
     this.sendFrame(peer, frame);
@@ -296,6 +309,8 @@ export class TcpTransport extends EventEmitter<{
     payload: unknown,
     options: { timeoutMs?: number } = {},
   ): Promise<unknown> {
+    if (this.closed)
+      return Promise.reject(new BrigadeError("ConnectionClosed", "transport closed"));
     const timeoutMs = options.timeoutMs ?? this.config.requestTimeoutMs;
     let peer: Peer;
     try {
@@ -538,7 +553,7 @@ export class TcpTransport extends EventEmitter<{
     this.stats.socketWrites++;
     this.stats.framesSent += frames.length;
     this.stats.bytesSent += bytes;
-    connection.lastSentMs = Date.now();
+    connection.lastSentMs = performance.now();
   }
 
   /** Handshake frames and rejections bypass queues and faults. */
@@ -548,7 +563,7 @@ export class TcpTransport extends EventEmitter<{
     this.stats.socketWrites++;
     this.stats.framesSent++;
     this.stats.bytesSent += encoded.length;
-    connection.lastSentMs = Date.now();
+    connection.lastSentMs = performance.now();
   }
 
   // ---- connections -------------------------------------------------------------------------
@@ -601,6 +616,10 @@ export class TcpTransport extends EventEmitter<{
 
   private scheduleRedial(peer: Peer): void {
     if (this.closed || peer.stopped) return;
+    if (peer.ephemeral && peer.reconnectFailures >= ephemeralDialAttemptsMax) {
+      this.forget(peer);
+      return;
+    }
     const delayMs = reconnectDelayMs(this.config, peer.reconnectFailures, Math.random);
     peer.reconnectFailures++;
     peer.reconnectTimer = setTimeout(() => {
@@ -638,13 +657,36 @@ export class TcpTransport extends EventEmitter<{
         { address: peer.address, expected: peer.id, actual: frame.nodeId },
         "peer at address changed identity",
       );
-      this.peersById.delete(peer.id);
+      if (this.peersById.get(peer.id) === peer) this.peersById.delete(peer.id);
+      // What waits was meant for the old node: never hand it to the new one.
+      peer.backlog = [];
+      peer.backlogBytes = 0;
+      for (const [correlationId, entry] of this.pending) {
+        if (entry.peer !== peer) continue;
+        this.pending.delete(correlationId);
+        entry.reject(
+          new BrigadeError("UnknownPeer", `${entry.target} no longer listens at ${peer.address}`, {
+            retriable: true,
+          }),
+        );
+      }
     }
     const existing = this.peersById.get(frame.nodeId);
     if (existing !== undefined && existing !== peer) {
-      // The same node reached through a second address: keep one peer per node.
+      // The same node reached through a second address: keep one peer per node, remember
+      // this address as an alias of it, and move over what waited here.
       peer.stopped = true;
       this.peersByAddress.delete(peer.address);
+      this.aliases.set(peer.address, existing);
+      for (const queued of peer.backlog) {
+        try {
+          this.enqueueToPeer(existing, queued);
+        } catch {
+          // QueueFull: counted; the frame is lost like any frame to a congested peer
+        }
+      }
+      peer.backlog = [];
+      peer.backlogBytes = 0;
       this.closeConnection(connection, "duplicate peer", false);
       return;
     }
@@ -710,6 +752,9 @@ export class TcpTransport extends EventEmitter<{
     ) {
       problem = `node id "${frame.nodeId}" is our own id: two nodes share one id`;
     }
+    if (problem === null && !isDialable(frame.advertise)) {
+      problem = `advertised address "${frame.advertise.slice(0, 64)}" is not host:port`;
+    }
     if (problem === null && this.faults.isPartitioned(frame.nodeId))
       problem = "partitioned (fault injection)";
     if (problem !== null) {
@@ -731,7 +776,7 @@ export class TcpTransport extends EventEmitter<{
     const known = this.peersById.get(frame.nodeId);
     if (known === undefined) {
       if (!this.peersByAddress.has(frame.advertise)) {
-        const peer = new Peer(frame.advertise, frame.nodeId);
+        const peer = new Peer(frame.advertise, frame.nodeId, true);
         this.peersByAddress.set(frame.advertise, peer);
         this.dial(peer);
       }
@@ -777,7 +822,7 @@ export class TcpTransport extends EventEmitter<{
       this.stats.bytesReceived += chunk.length;
       // Frames a partition discards must not keep the connection looking alive.
       if (connection.peerId === null || !this.faults.isPartitioned(connection.peerId)) {
-        connection.lastReceivedMs = Date.now();
+        connection.lastReceivedMs = performance.now();
       }
       try {
         connection.decoder.forEachBody(chunk, (buffer, start, end) => {
@@ -791,7 +836,13 @@ export class TcpTransport extends EventEmitter<{
             return false;
           }
           this.stats.framesReceived++;
-          onFrame(frame);
+          try {
+            onFrame(frame);
+          } catch (error) {
+            // Nothing a peer sends may throw out of a socket handler; bugs (assertions) still crash.
+            if (error instanceof AssertionError) throw error;
+            this.logger.error({ err: error, peer: connection.peerId }, "frame handler failed");
+          }
           return connection.state !== "closed"; // a frame handler may have closed it
         });
       } catch (error) {
@@ -839,9 +890,26 @@ export class TcpTransport extends EventEmitter<{
     }
   }
 
+  /** Drops a peer, its backlog and its requests (nothing will dial it again unless asked). */
+  private forget(peer: Peer): void {
+    peer.stopped = true;
+    if (this.peersByAddress.get(peer.address) === peer) this.peersByAddress.delete(peer.address);
+    if (peer.id !== null && this.peersById.get(peer.id) === peer) this.peersById.delete(peer.id);
+    for (const [alias, target] of this.aliases) if (target === peer) this.aliases.delete(alias);
+    peer.backlog = [];
+    peer.backlogBytes = 0;
+    for (const [correlationId, entry] of this.pending) {
+      if (entry.peer !== peer) continue;
+      this.pending.delete(correlationId);
+      entry.reject(
+        new BrigadeError("Unavailable", `${entry.target} at ${peer.address} is unreachable`),
+      );
+    }
+  }
+
   /** Pings idle connections and closes the ones that stopped hearing from their peer. */
   private keepAlive(): void {
-    const now = Date.now();
+    const now = performance.now();
     const check = (connection: Connection) => {
       if (connection.state !== "open") return;
       if (now - connection.lastReceivedMs > this.config.idleTimeoutMs) {
@@ -920,8 +988,7 @@ export class TcpTransport extends EventEmitter<{
         this.pending.delete(frame.correlationId);
         if (frame.kind === FrameKind.Response) entry.resolve(frame.payload);
         else {
-          const code =
-            frame.code === "RemoteError" ? "RemoteError" : (frame.code as BrigadeError["code"]);
+          const code = isBrigadeErrorCode(frame.code) ? frame.code : "RemoteError";
           entry.reject(
             new BrigadeError(code, `${source}: ${frame.message}`, { retriable: frame.retriable }),
           );
@@ -1024,5 +1091,15 @@ export class TcpTransport extends EventEmitter<{
           decision.delayMs,
         ).unref();
     }
+  }
+}
+
+function isDialable(address: string): boolean {
+  if (address.startsWith(":")) return false;
+  try {
+    parseHostPort(address);
+    return true;
+  } catch {
+    return false;
   }
 }

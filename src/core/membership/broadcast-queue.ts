@@ -22,7 +22,15 @@ export class BroadcastQueue {
   private order = 0;
   dropped = 0;
 
-  constructor(private readonly capacity: number) {}
+  /**
+   * @param capacity updates kept at most
+   * @param protectedId updates about this member (the node itself: its refutations and its
+   *   leave) are never the ones evicted
+   */
+  constructor(
+    private readonly capacity: number,
+    private readonly protectedId: string | null = null,
+  ) {}
 
   get size(): number {
     return this.byMember.size;
@@ -33,6 +41,7 @@ export class BroadcastQueue {
     if (this.byMember.size > this.capacity) {
       let worst: Queued | null = null;
       for (const queued of this.byMember.values()) {
+        if (queued.update.id === this.protectedId) continue;
         if (
           worst === null ||
           queued.transmits > worst.transmits ||

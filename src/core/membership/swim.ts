@@ -55,13 +55,17 @@ export interface SwimOptions {
   readonly prng: Prng;
   readonly nowMs: number;
   readonly recovered: ReadonlyMap<string, Uint8Array>;
+  /**
+   * Which peer-supplied addresses to accept (the runtime passes a host:port check; the
+   * simulator's addresses are node ids). Default: a non-empty string with no whitespace.
+   * Messages naming anything else are dropped and counted, so a bad address never spreads.
+   */
+  readonly isValidAddress?: (address: string) => boolean;
 }
 
-export type UpdateTagsError = {
-  readonly code: "MetadataTooLarge";
-  readonly bytes: number;
-  readonly bytesMax: number;
-};
+export type UpdateTagsError =
+  | { readonly code: "MetadataTooLarge"; readonly bytes: number; readonly bytesMax: number }
+  | { readonly code: "Leaving" };
 
 export interface MembershipStats {
   probes: number;
@@ -129,6 +133,7 @@ export class Swim implements ProtocolCore<MembershipMessage, MembershipEvent> {
     messagesIgnored: 0,
   };
   private readonly prng: Prng;
+  private readonly isValidAddress: (address: string) => boolean;
   private readonly seeds: readonly string[];
   private readonly output = new OutputBuffer<MembershipMessage, MembershipEvent>();
   private readonly members = new Map<string, Member>();
@@ -156,8 +161,11 @@ export class Swim implements ProtocolCore<MembershipMessage, MembershipEvent> {
     this.address = options.address;
     this.seeds = options.seeds.filter((seed) => seed !== options.address);
     this.prng = options.prng;
+    this.isValidAddress =
+      options.isValidAddress ??
+      ((address) => address.length > 0 && address.length <= 262 && !/\s/.test(address));
     this.nowMs = options.nowMs;
-    this.broadcasts = new BroadcastQueue(this.config.broadcastQueueMax);
+    this.broadcasts = new BroadcastQueue(this.config.broadcastQueueMax, options.nodeId);
     this.awareness = new Awareness(this.config.awarenessMaxMultiplier);
     assert(
       tagsBytes(options.tags) <= this.config.metadataBytesMax,
@@ -225,6 +233,8 @@ export class Swim implements ProtocolCore<MembershipMessage, MembershipEvent> {
 
   /** Replaces this node's tags (gossiped with a raised incarnation). */
   updateTags(tags: MemberTags): UpdateTagsError | null {
+    // A raised incarnation would override our own "left" and bring us back.
+    if (this.leaving) return { code: "Leaving" };
     const bytes = tagsBytes(tags);
     if (bytes > this.config.metadataBytesMax)
       return { code: "MetadataTooLarge", bytes, bytesMax: this.config.metadataBytesMax };
@@ -293,7 +303,7 @@ export class Swim implements ProtocolCore<MembershipMessage, MembershipEvent> {
   }
 
   receive(source: string, message: MembershipMessage): void {
-    if (!isWellFormed(message)) {
+    if (!isWellFormed(message, this.isValidAddress)) {
       this.stats.messagesIgnored++;
       return;
     }
@@ -473,8 +483,17 @@ export class Swim implements ProtocolCore<MembershipMessage, MembershipEvent> {
     this.forwarded.set(seq, {
       requesterAddress: message.fromAddress,
       requesterSeq: message.seq,
-      // Nack before the requester's period ends (memberlist: 80% of the probe timeout).
-      nackAtMs: this.nowMs + Math.floor(this.config.probeTimeoutMs * 0.8),
+      // Nack before the requester's period ends: the requester asked at probeTimeout and
+      // judges at probeInterval, so the nack must come within what is left of that window.
+      nackAtMs:
+        this.nowMs +
+        Math.floor(
+          0.8 *
+            Math.min(
+              this.config.probeTimeoutMs,
+              this.config.probeIntervalMs - this.config.probeTimeoutMs,
+            ),
+        ),
       expiresMs: this.nowMs + this.config.probeIntervalMs,
       wantNack: message.wantNack,
       nacked: false,
@@ -717,9 +736,9 @@ export class Swim implements ProtocolCore<MembershipMessage, MembershipEvent> {
 
   private gossipRound(): void {
     if (this.broadcasts.size === 0) return;
+    // memberlist gossips to the dead (so a wrongly declared node can refute), not to the left.
     const recentlyDead = (member: Member) =>
-      (member.state === "dead" || member.state === "left") &&
-      this.nowMs - member.stateChangedMs < this.config.gossipToTheDeadMs;
+      member.state === "dead" && this.nowMs - member.stateChangedMs < this.config.gossipToTheDeadMs;
     const targets = this.randomMembers(
       this.config.gossipNodes,
       (member) => member.state === "alive" || member.state === "suspect" || recentlyDead(member),
@@ -879,55 +898,81 @@ function lastIncarnation(bytes: Uint8Array | undefined): number {
   return highest;
 }
 
+/** Member ids follow the node-id rule of the config: 1-64 letters, digits, '.', '_' or '-'. */
+const memberIdPattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+function isMemberId(value: unknown): value is string {
+  return typeof value === "string" && memberIdPattern.test(value);
+}
+
 /** Structural check of a decoded message: peers' bad input is dropped, never thrown. */
-function isWellFormed(message: MembershipMessage): boolean {
+function isWellFormed(
+  message: MembershipMessage,
+  isAddress: (address: string) => boolean,
+): boolean {
   if (typeof message !== "object" || message === null) return false;
   const envelope = message as { from?: unknown; fromAddress?: unknown; type?: unknown };
-  if (typeof envelope.from !== "string" || typeof envelope.fromAddress !== "string") return false;
+  if (
+    !isMemberId(envelope.from) ||
+    typeof envelope.fromAddress !== "string" ||
+    !isAddress(envelope.fromAddress)
+  )
+    return false;
+  const updateOk = (update: MemberUpdate) => isWellFormedUpdate(update, isAddress);
   switch (message.type) {
     case "ping":
     case "ack":
     case "gossip":
     case "ping-req":
-      if (!Array.isArray(message.updates) || !message.updates.every(isWellFormedUpdate))
-        return false;
-      if (message.type === "ping-req")
+      if (!Array.isArray(message.updates) || !message.updates.every(updateOk)) return false;
+      if (message.type === "ping-req") {
         return (
-          typeof message.target === "string" &&
+          isMemberId(message.target) &&
           typeof message.targetAddress === "string" &&
+          isAddress(message.targetAddress) &&
           Number.isSafeInteger(message.seq)
         );
+      }
       return message.type === "gossip" || Number.isSafeInteger(message.seq);
     case "nack":
       return Number.isSafeInteger(message.seq);
     case "push-pull":
-      return Array.isArray(message.members) && message.members.every(isWellFormedRecord);
+      return (
+        Array.isArray(message.members) &&
+        message.members.every((record) => isWellFormedRecord(record, isAddress))
+      );
     default:
       return false;
   }
 }
 
-function isWellFormedUpdate(update: MemberUpdate): boolean {
+function isWellFormedUpdate(
+  update: MemberUpdate,
+  isAddress: (address: string) => boolean,
+): boolean {
   if (
     typeof update !== "object" ||
     update === null ||
-    typeof update.id !== "string" ||
+    !isMemberId(update.id) ||
     !Number.isSafeInteger(update.incarnation)
   )
     return false;
-  if (update.kind === "alive") return typeof update.address === "string" && isTags(update.tags);
-  if (update.kind === "suspect") return typeof update.from === "string";
-  if (update.kind === "dead")
-    return typeof update.from === "string" && typeof update.left === "boolean";
+  if (update.kind === "alive")
+    return typeof update.address === "string" && isAddress(update.address) && isTags(update.tags);
+  if (update.kind === "suspect") return isMemberId(update.from);
+  if (update.kind === "dead") return isMemberId(update.from) && typeof update.left === "boolean";
   return false;
 }
 
-function isWellFormedRecord(record: MemberRecord): boolean {
+function isWellFormedRecord(
+  record: MemberRecord,
+  isAddress: (address: string) => boolean,
+): boolean {
   return (
     typeof record === "object" &&
     record !== null &&
-    typeof record.id === "string" &&
+    isMemberId(record.id) &&
     typeof record.address === "string" &&
+    isAddress(record.address) &&
     Number.isSafeInteger(record.incarnation) &&
     ["alive", "suspect", "dead", "left"].includes(record.state) &&
     isTags(record.tags)
