@@ -45,6 +45,17 @@ import {
   type Transit,
 } from "./sim-network.js";
 
+/**
+ * Simulated CPU starvation of one node (a starved event loop): every message that reaches it
+ * waits `receiveDelayMs` in its process before the core sees it, and its timers fire late, the
+ * node being ticked only every `tickIntervalMs + tickDelayMs`. What it sends leaves at once
+ * (sends happen while it processes). The backlog is the process's: a crash discards it.
+ */
+export interface NodeSlowdown {
+  readonly receiveDelayMs: number;
+  readonly tickDelayMs: number;
+}
+
 export interface SimulatorOptions<Message, Event, Core extends ProtocolCore<Message, Event>> {
   /** The only source of randomness; create it with `prngFromSeed(seed)`. */
   readonly prng: Prng;
@@ -85,7 +96,16 @@ type AgendaItem =
       readonly bytes: Uint8Array;
       readonly description: string;
     }
-  | { readonly type: "action"; readonly label: string; readonly run: () => void };
+  | { readonly type: "action"; readonly label: string; readonly run: () => void }
+  | {
+      /** A message that arrived at a slowed node, processed after its backlog delay. */
+      readonly type: "backlog";
+      readonly transit: Transit;
+      readonly bytes: Uint8Array;
+      readonly description: string;
+      /** The node's restart count when it arrived: a crash in between discards it. */
+      readonly incarnation: number;
+    };
 
 interface SimNode<Core> {
   readonly id: NodeId;
@@ -96,6 +116,7 @@ interface SimNode<Core> {
   core: Core | null;
   incarnation: number;
   crashOnNextWrite: boolean;
+  slowdown: NodeSlowdown | null;
 }
 
 export class Simulator<
@@ -147,6 +168,7 @@ export class Simulator<
         core: null,
         incarnation: 0,
         crashOnNextWrite: false,
+        slowdown: null,
       });
     }
     this.#log("-", `start nodes=${this.nodeIds.join(",")} tick=${options.tickIntervalMs}ms`);
@@ -204,6 +226,9 @@ export class Simulator<
       case "action":
         this.#log("-", `action ${item.label}`);
         item.run();
+        break;
+      case "backlog":
+        this.#onBacklog(item);
         break;
       default:
         assertNever(item);
@@ -308,6 +333,31 @@ export class Simulator<
     this.#startCore(node);
   }
 
+  /**
+   * Slows the node down (see `NodeSlowdown`) until called again with null. Survives restarts:
+   * it models the machine, not the process. Messages already in its backlog stay there.
+   */
+  setSlowdown(nodeId: NodeId, slowdown: NodeSlowdown | null): void {
+    const node = this.#node(nodeId);
+    if (slowdown !== null) {
+      assert(
+        Number.isInteger(slowdown.receiveDelayMs) && slowdown.receiveDelayMs >= 0,
+        "receiveDelayMs must be a non-negative integer",
+      );
+      assert(
+        Number.isInteger(slowdown.tickDelayMs) && slowdown.tickDelayMs >= 0,
+        "tickDelayMs must be a non-negative integer",
+      );
+    }
+    node.slowdown = slowdown;
+    this.#log(
+      nodeId,
+      slowdown === null
+        ? "slowdown off"
+        : `slowdown receive+${slowdown.receiveDelayMs}ms tick+${slowdown.tickDelayMs}ms`,
+    );
+  }
+
   // ----- network faults -----
 
   partition(groups: readonly (readonly NodeId[])[]): void {
@@ -402,7 +452,11 @@ export class Simulator<
 
   #onTick(nodeId: NodeId): void {
     const node = this.#node(nodeId);
-    this.#agenda.push(this.#nowMs + this.#options.tickIntervalMs, { type: "tick", nodeId });
+    const lateMs = node.slowdown?.tickDelayMs ?? 0;
+    this.#agenda.push(this.#nowMs + this.#options.tickIntervalMs + lateMs, {
+      type: "tick",
+      nodeId,
+    });
     if (node.core === null) return;
     node.core.tick(this.#nowMs);
     // Quiet ticks are not traced: they are implied by the tick schedule and would drown the trace.
@@ -418,8 +472,33 @@ export class Simulator<
     }
     const node = this.#node(transit.target);
     assert(node.core !== null, "network delivered to a down node");
+    const backlogMs = node.slowdown?.receiveDelayMs ?? 0;
+    if (backlogMs > 0) {
+      this.#log(transit.target, `backlog ${route} +${backlogMs}ms ${description}`);
+      this.#agenda.push(this.#nowMs + backlogMs, {
+        type: "backlog",
+        transit,
+        bytes,
+        description,
+        incarnation: node.incarnation,
+      });
+      return;
+    }
     this.#log(transit.target, `recv ${route} ${description}`);
     node.core.receive(transit.source, unpack(bytes) as Message);
+    this.#flush(node);
+  }
+
+  #onBacklog(item: Extract<AgendaItem, { type: "backlog" }>): void {
+    const { transit } = item;
+    const node = this.#node(transit.target);
+    const route = `${transit.source}>${transit.target}${transit.copy > 0 ? " (dup)" : ""}`;
+    if (node.core === null || node.incarnation !== item.incarnation) {
+      this.#log(transit.target, `drop ${route} backlog-lost ${item.description}`);
+      return;
+    }
+    this.#log(transit.target, `recv ${route} (late) ${item.description}`);
+    node.core.receive(transit.source, unpack(item.bytes) as Message);
     this.#flush(node);
   }
 

@@ -632,8 +632,11 @@ export class Swim implements ProtocolCore<MembershipMessage, MembershipEvent> {
 
   private onSuspect(update: SuspectUpdate): void {
     if (update.id === this.nodeId) {
-      if (!this.leaving && update.incarnation >= this.self.incarnation)
-        this.refute(update.incarnation);
+      if (this.leaving) return;
+      if (update.incarnation >= this.self.incarnation) this.refute(update.incarnation);
+      // A stale accusation means its sender missed our refutation: announce it again, or
+      // that member's suspicion runs out and it declares us dead (seen in simulation).
+      else this.broadcasts.enqueue(this.aliveUpdate(this.self));
       return;
     }
     const member = this.members.get(update.id);
@@ -676,8 +679,11 @@ export class Swim implements ProtocolCore<MembershipMessage, MembershipEvent> {
 
   private onDead(update: DeadUpdate): void {
     if (update.id === this.nodeId) {
-      if (!this.leaving && update.incarnation >= this.self.incarnation)
-        this.refute(update.incarnation);
+      if (this.leaving) return;
+      if (update.incarnation >= this.self.incarnation) this.refute(update.incarnation);
+      // A stale accusation means its sender missed our refutation: announce it again, or
+      // that member's suspicion runs out and it declares us dead (seen in simulation).
+      else this.broadcasts.enqueue(this.aliveUpdate(this.self));
       return;
     }
     const member = this.members.get(update.id);
