@@ -76,7 +76,8 @@ export interface HlcOptions {
 export class HybridLogicalClock {
   readonly #physicalNowMs: () => number;
   readonly #maxOffsetMs: number;
-  #last: HlcTimestamp = Object.freeze({ wallMs: 0, logical: 0 });
+  // Timestamps are readonly by type; not frozen, because freezing costs on every frame.
+  #last: HlcTimestamp = { wallMs: 0, logical: 0 };
   #rejectedCount = 0;
 
   constructor(options: HlcOptions) {
@@ -151,10 +152,10 @@ export class HybridLogicalClock {
 
   #advance(wallMs: number, logical: number): HlcTimestamp {
     const carry = logical > hlcLogicalMax;
-    const next: HlcTimestamp = Object.freeze({
+    const next: HlcTimestamp = {
       wallMs: carry ? wallMs + 1 : wallMs,
       logical: carry ? 0 : logical,
-    });
+    };
     // Messages are built only on failure: this runs for every frame sent and received.
     if (!Number.isSafeInteger(next.wallMs)) assert(false, `HLC wall time overflow: ${next.wallMs}`);
     assert(compareHlc(next, this.#last) === 1, "HLC timestamps must strictly increase");
@@ -174,22 +175,27 @@ export class HybridLogicalClock {
 }
 
 function validateRemote(remote: unknown): asserts remote is HlcTimestamp {
-  const candidate = remote as Partial<Record<keyof HlcTimestamp, unknown>> | null;
+  // Runs for every frame received: plain type and range checks, the message built only on failure.
+  const candidate = remote as { wallMs?: unknown; logical?: unknown } | null;
   const wallMs = typeof candidate === "object" && candidate !== null ? candidate.wallMs : undefined;
   const logical =
     typeof candidate === "object" && candidate !== null ? candidate.logical : undefined;
-  const valid =
-    Number.isSafeInteger(wallMs) &&
-    (wallMs as number) >= 0 &&
-    Number.isSafeInteger(logical) &&
-    (logical as number) >= 0 &&
-    (logical as number) <= hlcLogicalMax;
-  if (!valid) {
-    throw new BrigadeError(
-      "InvalidArgument",
-      `malformed HLC timestamp: wallMs=${String(wallMs)} logical=${String(logical)}; ` +
-        `both must be safe integers >= 0 and logical <= ${hlcLogicalMax}`,
-      { retriable: false },
-    );
+  if (
+    typeof wallMs === "number" &&
+    typeof logical === "number" &&
+    wallMs >= 0 &&
+    wallMs <= Number.MAX_SAFE_INTEGER &&
+    Math.floor(wallMs) === wallMs &&
+    logical >= 0 &&
+    logical <= hlcLogicalMax &&
+    Math.floor(logical) === logical
+  ) {
+    return;
   }
+  throw new BrigadeError(
+    "InvalidArgument",
+    `malformed HLC timestamp: wallMs=${String(wallMs)} logical=${String(logical)}; ` +
+      `both must be safe integers >= 0 and logical <= ${hlcLogicalMax}`,
+    { retriable: false },
+  );
 }
