@@ -144,6 +144,9 @@ class Peer {
   }
 }
 
+/** Batches at least this large are written as a gather list (writev) instead of copied together. */
+const gatherWriteBytesMin = 32 * 1024;
+
 /** An ephemeral peer unreachable this many dials in a row is forgotten, with its backlog. */
 const ephemeralDialAttemptsMax = 10;
 
@@ -547,9 +550,18 @@ export class TcpTransport extends EventEmitter<{
     const bytes = connection.writeQueueBytes;
     connection.writeQueue = [];
     connection.writeQueueBytes = 0;
-    connection.socket.write(
-      frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes),
-    );
+    const socket = connection.socket;
+    if (frames.length === 1) {
+      socket.write(frames[0] as Buffer);
+    } else if (bytes < gatherWriteBytesMin) {
+      // Small frames: one copy into one buffer is cheaper than a gather list.
+      socket.write(Buffer.concat(frames, bytes));
+    } else {
+      // Large frames: corked writes become one writev, with no copy of the payloads.
+      socket.cork();
+      for (const frame of frames) socket.write(frame);
+      socket.uncork();
+    }
     this.stats.socketWrites++;
     this.stats.framesSent += frames.length;
     this.stats.bytesSent += bytes;
