@@ -28,4 +28,4 @@ export { BrigadeNode } from "./node/node.js";
 export { Simulator } from "./sim/simulator.js";
 export { FaultInjector, type LinkFault } from "./transport/faults.js";
 export { TcpTransport } from "./transport/tcp-transport.js";
-export { version } from "./version.js";
+export { version } from "./lib/version.js";

@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { BrigadeError } from "../lib/errors.js";
-import { version } from "../version.js";
+import { version } from "../lib/version.js";
 import { CliError } from "./cli-error.js";
 import { registerFaultCommands } from "./fault-command.js";
 import { registerLocalCommands } from "./local-command.js";

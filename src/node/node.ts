@@ -12,7 +12,7 @@ import { tagsBytes } from "../core/membership/messages.js";
 import { formatHostPort, type HostPort } from "../lib/address.js";
 import { BrigadeError } from "../lib/errors.js";
 import { TcpTransport } from "../transport/tcp-transport.js";
-import { version } from "../version.js";
+import { version } from "../lib/version.js";
 import { createApi, type NodeStatus } from "./api.js";
 import type { NodeConfig } from "./config.js";
 import { openDataDir } from "./data-dir.js";
