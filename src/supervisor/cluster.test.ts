@@ -106,7 +106,9 @@ describe("brigade up: a real three-node cluster", () => {
     const ping = await cli("ping", "n3", "--count", "3", "--json", "--api", api("n1"));
     await cli("fault", "heal", "n3", "--api", api("n1"));
     assert.equal(ping.code, 0);
-    assert.ok(JSON.parse(ping.stdout).latencyMs.min >= 200);
+    // Timers may fire a millisecond early; an undelayed loopback ping takes well under 5 ms.
+    const minimumMs = JSON.parse(ping.stdout).latencyMs.min;
+    assert.ok(minimumMs >= 198, `fastest ping took ${minimumMs} ms`);
   });
 
   it("a partition cuts both directions between two real nodes, and heal restores the link", async () => {
