@@ -1,0 +1,78 @@
+/**
+ * @module Raft limits and timing, one place, each with its reason (etcd `raft.Config`).
+ * Pure data plus `validateRaftConfig`.
+ */
+import { assert } from "../../lib/assert.js";
+
+export interface RaftConfig {
+  /**
+   * Ticks without hearing from a leader before a follower campaigns. The actual timeout is
+   * drawn uniformly from [electionTicks, 2 * electionTicks) at every reset (paper §5.2:
+   * randomized timeouts make split votes rare). Default 10.
+   */
+  readonly electionTicks: number;
+  /** Ticks between leader heartbeats. Must be well below `electionTicks`. Default 1. */
+  readonly heartbeatTicks: number;
+  /**
+   * PreVote (thesis §9.6): a would-be candidate first asks whether it could win, without
+   * bumping its term, so a node rejoining from a partition does not depose a healthy leader.
+   * Default true.
+   */
+  readonly preVote: boolean;
+  /**
+   * CheckQuorum (thesis §6.2): a leader that has not heard from a quorum within an election
+   * timeout steps down, and followers that heard from a leader within one ignore vote
+   * requests (the leader lease). Default true.
+   */
+  readonly checkQuorum: boolean;
+  /**
+   * Unacknowledged AppendEntries per follower before the leader pauses it (etcd
+   * MaxInflightMsgs): bounds memory and queueing at a slow follower. Default 256.
+   */
+  readonly appendsInflightMax: number;
+  /** Most entries in one AppendEntries. Default 64. */
+  readonly entriesPerAppendMax: number;
+  /**
+   * Largest AppendEntries payload (entry data bytes). 1 MiB at 1 Gbps is about 8 ms of
+   * head-of-line delay for the next heartbeat. At least one entry is always sent. Default 1 MiB.
+   */
+  readonly appendBytesMax: number;
+  /** Largest single proposal; above it `propose` fails with ProposalTooLarge. Default 1 MiB. */
+  readonly proposalBytesMax: number;
+  /**
+   * Bytes of this leader's not-yet-committed proposals before `propose` fails with
+   * Overloaded (etcd MaxUncommittedEntriesSize): a partitioned leader cannot grow its log
+   * without bound. Default 64 MiB.
+   */
+  readonly uncommittedBytesMax: number;
+  /** Most committed entries handed out in one Ready: bounds one apply batch. Default 1024. */
+  readonly applyEntriesMax: number;
+}
+
+const MiB = 1024 * 1024;
+
+export const raftConfigDefaults: RaftConfig = Object.freeze({
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  preVote: true,
+  checkQuorum: true,
+  appendsInflightMax: 256,
+  entriesPerAppendMax: 64,
+  appendBytesMax: 1 * MiB,
+  proposalBytesMax: 1 * MiB,
+  uncommittedBytesMax: 64 * MiB,
+  applyEntriesMax: 1024,
+});
+
+export function validateRaftConfig(config: RaftConfig): void {
+  for (const [key, value] of Object.entries(config)) {
+    if (typeof value === "number") {
+      assert(Number.isSafeInteger(value) && value > 0, `${key} must be a positive integer`);
+    }
+  }
+  assert(
+    config.heartbeatTicks < config.electionTicks,
+    "heartbeatTicks must be below electionTicks",
+  );
+  assert(config.proposalBytesMax <= config.uncommittedBytesMax, "proposal must fit the budget");
+}

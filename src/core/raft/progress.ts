@@ -1,0 +1,89 @@
+/**
+ * @module What a leader knows about one follower (etcd `tracker/progress.go`): `probe`
+ * sends one append at a time until the follower's match point is found, `replicate`
+ * streams appends optimistically, at most `appendsInflightMax` unacknowledged. Pure.
+ */
+import { assert } from "../../lib/assert.js";
+import { asIndex, type LogIndex } from "./types.js";
+
+export class Progress {
+  /** Highest index known replicated on the follower. */
+  match: LogIndex = asIndex(0);
+  /** Next index to send. */
+  next: LogIndex;
+  state: "probe" | "replicate" = "probe";
+  /** Probe state: an append is outstanding; wait for its answer or a heartbeat response. */
+  probeSent = false;
+  /** Replicate state: last index of each unacknowledged append, oldest first. */
+  readonly inflight: LogIndex[] = [];
+  /** Heard from since the last CheckQuorum round. */
+  recentActive = true;
+
+  constructor(
+    next: LogIndex,
+    readonly inflightMax: number,
+  ) {
+    this.next = next;
+  }
+
+  isPaused(): boolean {
+    return this.state === "probe" ? this.probeSent : this.inflight.length >= this.inflightMax;
+  }
+
+  becomeProbe(): void {
+    this.state = "probe";
+    this.probeSent = false;
+    this.next = asIndex(this.match + 1);
+    this.inflight.length = 0;
+  }
+
+  becomeReplicate(): void {
+    this.state = "replicate";
+    this.probeSent = false;
+    this.next = asIndex(this.match + 1);
+    this.inflight.length = 0;
+  }
+
+  /** An append ending at `lastIndex` was sent. */
+  sentAppend(lastIndex: LogIndex, entryCount: number): void {
+    if (this.state === "replicate") {
+      if (entryCount > 0) {
+        this.next = asIndex(lastIndex + 1);
+        this.inflight.push(lastIndex);
+      }
+    } else {
+      this.probeSent = true;
+    }
+  }
+
+  /** A success up to `index` arrived; false if it told us nothing new (stale, duplicate). */
+  maybeUpdate(index: LogIndex): boolean {
+    let updated = false;
+    if (index > this.match) {
+      this.match = index;
+      updated = true;
+      this.probeSent = false;
+    }
+    if (index + 1 > this.next) this.next = asIndex(index + 1);
+    while (this.inflight.length > 0 && this.inflight[0]! <= index) this.inflight.shift();
+    return updated;
+  }
+
+  /**
+   * A rejection of an append with `prevLogIndex = rejected` arrived, with a backtracking
+   * target `probeFrom` (already mapped through the leader's log). False if stale.
+   */
+  maybeDecrease(rejected: LogIndex, probeFrom: LogIndex): boolean {
+    if (this.state === "replicate") {
+      if (rejected <= this.match) return false;
+      this.becomeProbe();
+      this.next = asIndex(Math.max(this.match + 1, Math.min(rejected, probeFrom + 1)));
+      return true;
+    }
+    if (this.next - 1 !== rejected) return false;
+    this.next = asIndex(Math.max(this.match + 1, Math.min(rejected, probeFrom + 1)));
+    this.probeSent = false;
+    assert(this.next >= 1);
+    return true;
+  }
+}

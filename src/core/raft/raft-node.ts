@@ -1,0 +1,753 @@
+/**
+ * @module The Raft state machine (Ongaro & Ousterhout 2014; thesis §9.6 PreVote, §6.2
+ * CheckQuorum), shaped like etcd's `raft.go`: inputs are `tick()`, `step(message)` and
+ * `propose(data)`; output is a `Ready` (see its contract in `types.ts`) acknowledged with
+ * `advance()`. Pure and synchronous: no I/O, no clock, no `Math.random` (the `Prng` is
+ * injected and only draws election timeouts).
+ *
+ * Implemented: leader election with randomized timeouts, votes that survive restarts (via
+ * the Ready's hard state), log replication with the consistency check, conflict truncation
+ * and fast backtracking, commit by counting replicas of current-term entries only (paper
+ * §5.4.2, Figure 8), ordered apply, PreVote, CheckQuorum with follower leases, bounded
+ * in-flight appends per follower, proposal batching (appends are built once per Ready).
+ * Not yet: ReadIndex, leadership transfer, snapshots, membership change (see docs/raft.md).
+ *
+ * Gotchas:
+ * - Call `advance()` after handling each `ready()` before any other input (asserted).
+ * - Nodes never vote twice in a term only if the driver persists `hardState` before sending.
+ */
+import { assert, assertNever } from "../../lib/assert.js";
+import type { Prng } from "../../lib/prng.js";
+import type { NodeId, Outgoing } from "../sans-io.js";
+import { type RaftConfig, raftConfigDefaults, validateRaftConfig } from "./config.js";
+import { Progress } from "./progress.js";
+import { RaftLog } from "./raft-log.js";
+import {
+  type AppendEntries,
+  type AppendEntriesResponse,
+  asIndex,
+  asTerm,
+  type Entry,
+  type HardState,
+  type Heartbeat,
+  type LogIndex,
+  type ProposalTicket,
+  type ProposeError,
+  type RaftMessage,
+  type Ready,
+  type RequestVote,
+  type RequestVoteResponse,
+  type Result,
+  type Role,
+  type Term,
+} from "./types.js";
+
+/**
+ * Deliberately broken variants, to prove the simulation's checkers catch real bugs. Never
+ * use outside tests.
+ * - `commit-previous-term`: the leader commits any index a quorum holds, even an entry of
+ *   an earlier term (the Figure 8 bug);
+ * - `forget-vote`: the vote is never written to the hard state, so a restart forgets it.
+ */
+export type RaftDefect = "none" | "commit-previous-term" | "forget-vote";
+export const raftDefects: readonly RaftDefect[] = ["none", "commit-previous-term", "forget-vote"];
+
+export interface RaftNodeOptions {
+  readonly id: NodeId;
+  /** Every voter, including `id`. Fixed until membership change lands. */
+  readonly voters: readonly NodeId[];
+  readonly prng: Prng;
+  readonly config?: Partial<RaftConfig>;
+  /** Durable state from a previous incarnation. */
+  readonly hardState?: HardState;
+  readonly entries?: readonly Entry[];
+  readonly defect?: RaftDefect;
+}
+
+export interface RaftStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: Term;
+  readonly vote: NodeId | null;
+  readonly leaderId: NodeId | null;
+  readonly commit: LogIndex;
+  readonly applied: LogIndex;
+  readonly lastIndex: LogIndex;
+}
+
+export class RaftNode {
+  readonly id: NodeId;
+  readonly voters: readonly NodeId[];
+  readonly config: RaftConfig;
+  readonly #prng: Prng;
+  readonly #defect: RaftDefect;
+  readonly log: RaftLog;
+
+  #term: Term;
+  #vote: NodeId | null;
+  #role: Role = "follower";
+  #leaderId: NodeId | null = null;
+  #electionElapsed = 0;
+  #heartbeatElapsed = 0;
+  #electionTimeout = 0;
+  readonly #votes = new Map<NodeId, boolean>();
+  readonly #progress = new Map<NodeId, Progress>();
+  #uncommittedBytes = 0;
+  /** Leader: appends to broadcast when the next Ready is built (proposal batching). */
+  #appendPending = false;
+
+  #messages: Outgoing<RaftMessage>[] = [];
+  /** Hard state as last handed to the driver. */
+  #persisted: HardState;
+  /** Highest index handed out in `committedEntries`. */
+  #applied: LogIndex = asIndex(0);
+  #readyOutstanding: { readonly lastEntry: LogIndex; readonly applied: LogIndex } | null = null;
+  /** Counters for observability and tests. */
+  readonly stats = { electionsStarted: 0, preVotesStarted: 0, staleMessages: 0, leaderChanges: 0 };
+
+  constructor(options: RaftNodeOptions) {
+    this.id = options.id;
+    this.voters = [...options.voters];
+    assert(this.voters.includes(this.id), "voters must include this node");
+    assert(new Set(this.voters).size === this.voters.length, "duplicate voter");
+    this.config = Object.freeze({ ...raftConfigDefaults, ...options.config });
+    validateRaftConfig(this.config);
+    this.#prng = options.prng;
+    this.#defect = options.defect ?? "none";
+    const hard = options.hardState ?? { term: asTerm(0), vote: null, commit: asIndex(0) };
+    this.log = new RaftLog(options.entries ?? [], hard.commit);
+    this.#term = hard.term;
+    this.#vote = hard.vote;
+    this.#persisted = hard;
+    assert(this.log.lastTerm() <= this.#term, "recovered log has a term above the hard state");
+    this.#resetElectionTimeout();
+  }
+
+  // ----- inspection -----
+
+  get role(): Role {
+    return this.#role;
+  }
+  get term(): Term {
+    return this.#term;
+  }
+  get leaderId(): NodeId | null {
+    return this.#leaderId;
+  }
+  get applied(): LogIndex {
+    return this.#applied;
+  }
+
+  status(): RaftStatus {
+    return {
+      id: this.id,
+      role: this.#role,
+      term: this.#term,
+      vote: this.#vote,
+      leaderId: this.#leaderId,
+      commit: this.log.committed,
+      applied: this.#applied,
+      lastIndex: this.log.lastIndex(),
+    };
+  }
+
+  /** Leader only: the follower's progress (for tests and the dashboard). */
+  progressOf(id: NodeId): Readonly<Progress> | undefined {
+    return this.#progress.get(id);
+  }
+
+  /** Local invariants, cheap; the simulator calls this after every step. */
+  checkInvariants(): void {
+    assert(this.log.committed <= this.log.lastIndex(), "commit beyond last index");
+    assert(this.#applied <= this.log.committed, "applied beyond commit");
+    assert(this.log.lastTerm() <= this.#term, "log term above current term");
+    if (this.#role === "leader") {
+      assert(this.#leaderId === this.id, "leader must know itself as leader");
+      assert(this.#vote === this.id, "a leader voted for itself in its term");
+    }
+    if (this.#role === "candidate") assert(this.#vote === this.id, "candidate votes for itself");
+  }
+
+  // ----- inputs -----
+
+  /** Virtual time advanced by one tick (the driver decides how long a tick is). */
+  tick(): void {
+    this.#assertNoReadyOutstanding();
+    if (this.#role === "leader") this.#tickHeartbeat();
+    else this.#tickElection();
+  }
+
+  /** A message from a peer. Stale or unexpected messages are counted and ignored. */
+  step(message: RaftMessage): void {
+    this.#assertNoReadyOutstanding();
+    if (!this.voters.includes(message.from) || message.from === this.id) {
+      this.stats.staleMessages++;
+      return;
+    }
+    if (message.term > this.#term) {
+      if (!this.#onHigherTerm(message)) return;
+    } else if (message.term < this.#term) {
+      this.#onLowerTerm(message);
+      return;
+    }
+    switch (message.type) {
+      case "request-vote":
+        this.#onRequestVote(message);
+        break;
+      case "request-vote-response":
+        this.#onRequestVoteResponse(message);
+        break;
+      case "append-entries":
+        this.#onAppendEntries(message);
+        break;
+      case "append-entries-response":
+        this.#onAppendEntriesResponse(message);
+        break;
+      case "heartbeat":
+        this.#onHeartbeat(message);
+        break;
+      case "heartbeat-response":
+        this.#onHeartbeatResponse(message);
+        break;
+      default:
+        assertNever(message);
+    }
+  }
+
+  /**
+   * Appends `data` as a new entry if this node is the leader.
+   *
+   * When to use: every client command. The command is committed once an entry with the
+   * returned index and term comes out in `committedEntries`; if a different entry comes out
+   * at that index, the proposal was lost (leader change) and the client should retry.
+   * Gotchas: `Ok` is not durability; nothing is promised until the entry is applied.
+   * Example: `const result = node.propose(bytes); if (!result.ok && result.error.code ===
+   * "NotLeader") redirect(result.error.leaderHint);`
+   */
+  propose(data: Uint8Array): Result<ProposalTicket, ProposeError> {
+    this.#assertNoReadyOutstanding();
+    if (this.#role !== "leader") {
+      return this.#leaderId === null
+        ? { ok: false, error: { code: "ProposalDropped", reason: "no-leader" } }
+        : { ok: false, error: { code: "NotLeader", leaderHint: this.#leaderId } };
+    }
+    if (data.length > this.config.proposalBytesMax) {
+      return {
+        ok: false,
+        error: {
+          code: "ProposalTooLarge",
+          sizeBytes: data.length,
+          sizeBytesMax: this.config.proposalBytesMax,
+        },
+      };
+    }
+    if (
+      this.#uncommittedBytes > 0 &&
+      this.#uncommittedBytes + data.length > this.config.uncommittedBytesMax
+    ) {
+      return {
+        ok: false,
+        error: {
+          code: "Overloaded",
+          uncommittedBytes: this.#uncommittedBytes,
+          uncommittedBytesMax: this.config.uncommittedBytesMax,
+        },
+      };
+    }
+    const entry = this.#appendEntry("command", data);
+    return { ok: true, value: { index: entry.index, term: entry.term } };
+  }
+
+  /** Starts an election now (tests, and later leadership transfer). */
+  campaign(): void {
+    this.#assertNoReadyOutstanding();
+    if (this.#role !== "leader") this.#startElection();
+  }
+
+  // ----- output -----
+
+  hasReady(): boolean {
+    return (
+      this.#appendPending ||
+      this.#messages.length > 0 ||
+      this.log.hasUnstable() ||
+      this.#hardStateChanged() ||
+      this.log.committed > this.#applied
+    );
+  }
+
+  /** Everything to persist, send and apply since the last `advance()`; see `Ready` for the order. */
+  ready(): Ready {
+    this.#assertNoReadyOutstanding();
+    if (this.#appendPending) {
+      this.#appendPending = false;
+      this.#broadcastAppend();
+    }
+    const hardState = this.#hardStateChanged() ? this.#hardState() : null;
+    const entries = this.log.unstableEntries();
+    const committedEntries = this.log.slice(
+      this.#applied + 1,
+      this.log.committed,
+      this.config.applyEntriesMax,
+      Number.POSITIVE_INFINITY,
+    );
+    const messages = this.#messages;
+    this.#messages = [];
+    if (hardState !== null) this.#persisted = hardState;
+    this.#readyOutstanding = {
+      lastEntry: entries.at(-1)?.index ?? asIndex(0),
+      applied: committedEntries.at(-1)?.index ?? this.#applied,
+    };
+    return { hardState, entries, messages, committedEntries };
+  }
+
+  /** The driver persisted, sent and applied the last Ready. */
+  advance(): void {
+    const outstanding = this.#readyOutstanding;
+    assert(outstanding !== null, "advance without ready");
+    this.#readyOutstanding = null;
+    if (outstanding.lastEntry > 0) this.log.stableTo(outstanding.lastEntry);
+    assert(outstanding.applied <= this.log.committed);
+    this.#applied = outstanding.applied;
+  }
+
+  // ----- timers -----
+
+  #tickElection(): void {
+    this.#electionElapsed++;
+    if (this.#electionElapsed >= this.#electionTimeout) {
+      this.#electionElapsed = 0;
+      this.#startElection();
+    }
+  }
+
+  #tickHeartbeat(): void {
+    this.#heartbeatElapsed++;
+    this.#electionElapsed++;
+    if (this.#electionElapsed >= this.config.electionTicks) {
+      this.#electionElapsed = 0;
+      if (this.config.checkQuorum && !this.#maybeKeepLeadership()) return;
+    }
+    if (this.#heartbeatElapsed >= this.config.heartbeatTicks) {
+      this.#heartbeatElapsed = 0;
+      this.#broadcastHeartbeat();
+    }
+  }
+
+  /** CheckQuorum: false (and stepped down) if fewer than a quorum were heard from lately. */
+  #maybeKeepLeadership(): boolean {
+    let active = 1;
+    for (const [id, progress] of this.#progress) {
+      if (id === this.id) continue;
+      if (progress.recentActive) active++;
+      progress.recentActive = false;
+    }
+    if (active >= this.#quorum()) return true;
+    this.#becomeFollower(this.#term, null);
+    return false;
+  }
+
+  #resetElectionTimeout(): void {
+    this.#electionElapsed = 0;
+    this.#electionTimeout = this.config.electionTicks + this.#prng.int(this.config.electionTicks);
+  }
+
+  // ----- transitions -----
+
+  #startElection(): void {
+    if (this.config.preVote) this.#becomePreCandidate();
+    else this.#becomeCandidate();
+  }
+
+  #becomeFollower(term: Term, leaderId: NodeId | null): void {
+    assert(term >= this.#term);
+    if (term > this.#term) {
+      this.#term = term;
+      this.#vote = null;
+    }
+    this.#role = "follower";
+    this.#setLeader(leaderId);
+    this.#progress.clear();
+    this.#appendPending = false;
+    this.#resetElectionTimeout();
+  }
+
+  #becomePreCandidate(): void {
+    this.stats.preVotesStarted++;
+    this.#role = "pre-candidate";
+    this.#setLeader(null);
+    this.#resetElectionTimeout();
+    this.#votes.clear();
+    this.#sendVoteRequests(asTerm(this.#term + 1), true);
+  }
+
+  #becomeCandidate(): void {
+    this.stats.electionsStarted++;
+    this.#term = asTerm(this.#term + 1);
+    this.#vote = this.id;
+    this.#role = "candidate";
+    this.#setLeader(null);
+    this.#resetElectionTimeout();
+    this.#votes.clear();
+    this.#sendVoteRequests(this.#term, false);
+  }
+
+  #sendVoteRequests(term: Term, preVote: boolean): void {
+    this.#votes.set(this.id, true);
+    if (this.#maybeWinElection(preVote)) return;
+    for (const peer of this.voters) {
+      if (peer === this.id) continue;
+      this.#send(peer, {
+        type: "request-vote",
+        from: this.id,
+        term,
+        preVote,
+        lastLogIndex: this.log.lastIndex(),
+        lastLogTerm: this.log.lastTerm(),
+      });
+    }
+  }
+
+  /** True if the tally decided the election (won or lost). */
+  #maybeWinElection(preVote: boolean): boolean {
+    let granted = 0;
+    let rejected = 0;
+    for (const vote of this.#votes.values()) {
+      if (vote) granted++;
+      else rejected++;
+    }
+    if (granted >= this.#quorum()) {
+      if (preVote) this.#becomeCandidate();
+      else this.#becomeLeader();
+      return true;
+    }
+    if (rejected >= this.#quorum()) {
+      this.#becomeFollower(this.#term, null);
+      return true;
+    }
+    return false;
+  }
+
+  #becomeLeader(): void {
+    assert(this.#role === "candidate", "only a candidate becomes leader");
+    this.#role = "leader";
+    this.#setLeader(this.id);
+    this.#heartbeatElapsed = 0;
+    this.#electionElapsed = 0;
+    this.#uncommittedBytes = 0;
+    this.#progress.clear();
+    for (const peer of this.voters) {
+      const progress = new Progress(
+        asIndex(this.log.lastIndex() + 1),
+        this.config.appendsInflightMax,
+      );
+      if (peer === this.id) progress.match = this.log.lastIndex();
+      this.#progress.set(peer, progress);
+    }
+    // A no-op in the new term lets earlier-term entries commit (paper §5.4.2).
+    this.#appendEntry("noop", new Uint8Array(0));
+  }
+
+  #setLeader(leaderId: NodeId | null): void {
+    if (leaderId !== null && leaderId !== this.#leaderId) this.stats.leaderChanges++;
+    this.#leaderId = leaderId;
+  }
+
+  // ----- messages -----
+
+  /** A message from a higher term. False if it must be dropped without further handling. */
+  #onHigherTerm(message: RaftMessage): boolean {
+    if (message.type === "request-vote") {
+      // Leader lease (CheckQuorum): while we hear from a leader, ignore disruptive candidates.
+      const inLease =
+        this.config.checkQuorum &&
+        this.#leaderId !== null &&
+        this.#electionElapsed < this.config.electionTicks;
+      if (inLease) return false;
+      if (message.preVote) return true; // answering a PreVote never changes our term
+    }
+    if (message.type === "request-vote-response" && message.preVote && message.granted) {
+      return true; // carries the term we would campaign in, not a newer leader's
+    }
+    const leader =
+      message.type === "append-entries" || message.type === "heartbeat" ? message.from : null;
+    this.#becomeFollower(message.term, leader);
+    return true;
+  }
+
+  #onLowerTerm(message: RaftMessage): void {
+    this.stats.staleMessages++;
+    if (message.type === "append-entries" || message.type === "heartbeat") {
+      // A stale leader (e.g. back from a partition): tell it our term so it steps down.
+      // Needed with PreVote/CheckQuorum, where our higher term may never reach it otherwise.
+      this.#send(message.from, {
+        type: "append-entries-response",
+        from: this.id,
+        term: this.#term,
+        success: false,
+        matchIndex: asIndex(0),
+        rejectedIndex: asIndex(0),
+        hintIndex: asIndex(0),
+        hintTerm: asTerm(0),
+      });
+    } else if (message.type === "request-vote" && message.preVote) {
+      this.#send(message.from, {
+        type: "request-vote-response",
+        from: this.id,
+        term: this.#term,
+        preVote: true,
+        voteTerm: message.term,
+        granted: false,
+      });
+    }
+  }
+
+  #onRequestVote(message: RequestVote): void {
+    // As etcd: a PreVote for a later term is always eligible; a real vote only if we have not
+    // voted in this term (or voted for this candidate: a retransmitted request).
+    const canVote =
+      this.#vote === message.from ||
+      (this.#vote === null && this.#leaderId === null) ||
+      (message.preVote && message.term > this.#term);
+    const granted = canVote && this.log.isUpToDate(message.lastLogIndex, message.lastLogTerm);
+    if (granted && !message.preVote) {
+      this.#vote = message.from;
+      this.#resetElectionTimeout();
+    }
+    this.#send(message.from, {
+      type: "request-vote-response",
+      from: this.id,
+      term: granted && message.preVote ? message.term : this.#term,
+      preVote: message.preVote,
+      voteTerm: message.term,
+      granted,
+    });
+  }
+
+  #onRequestVoteResponse(message: RequestVoteResponse): void {
+    const expecting =
+      (this.#role === "pre-candidate" && message.preVote && message.voteTerm === this.#term + 1) ||
+      (this.#role === "candidate" && !message.preVote && message.voteTerm === this.#term);
+    if (!expecting) return;
+    this.#votes.set(message.from, message.granted);
+    this.#maybeWinElection(message.preVote);
+  }
+
+  #onAppendEntries(message: AppendEntries): void {
+    if (this.#role === "leader") {
+      this.stats.staleMessages++; // two leaders in one term: impossible unless a defect
+      return;
+    }
+    if (this.#role !== "follower" || this.#leaderId !== message.from) {
+      this.#becomeFollower(message.term, message.from);
+    }
+    this.#electionElapsed = 0;
+    const respond = (fields: Partial<AppendEntriesResponse>) =>
+      this.#send(message.from, {
+        type: "append-entries-response",
+        from: this.id,
+        term: this.#term,
+        success: true,
+        matchIndex: asIndex(0),
+        rejectedIndex: asIndex(0),
+        hintIndex: asIndex(0),
+        hintTerm: asTerm(0),
+        ...fields,
+      });
+    if (message.prevLogIndex < this.log.committed) {
+      respond({ matchIndex: this.log.committed });
+      return;
+    }
+    const lastNew = this.log.maybeAppend(
+      message.prevLogIndex,
+      message.prevLogTerm,
+      message.leaderCommit,
+      message.entries,
+    );
+    if (lastNew !== null) {
+      respond({ matchIndex: lastNew });
+      return;
+    }
+    const hint = this.log.findConflictByTerm(
+      asIndex(Math.min(message.prevLogIndex, this.log.lastIndex())),
+      message.prevLogTerm,
+    );
+    respond({
+      success: false,
+      rejectedIndex: message.prevLogIndex,
+      hintIndex: hint.index,
+      hintTerm: hint.term,
+    });
+  }
+
+  #onAppendEntriesResponse(message: AppendEntriesResponse): void {
+    if (this.#role !== "leader") return;
+    const progress = this.#progress.get(message.from);
+    assert(progress !== undefined);
+    progress.recentActive = true;
+    if (!message.success) {
+      // Map the follower's hint through our log: skip every entry of terms it lacks.
+      const probeFrom =
+        message.hintTerm > 0
+          ? this.log.findConflictByTerm(message.hintIndex, message.hintTerm).index
+          : message.hintIndex;
+      if (progress.maybeDecrease(message.rejectedIndex, probeFrom)) this.#sendAppend(message.from);
+      return;
+    }
+    assert(message.matchIndex <= this.log.lastIndex(), "follower acked beyond our log");
+    const wasProbe = progress.state === "probe";
+    if (!progress.maybeUpdate(message.matchIndex) && !wasProbe) return;
+    if (wasProbe) progress.becomeReplicate();
+    if (this.#maybeCommit()) this.#broadcastAppend();
+    else this.#sendAppend(message.from);
+  }
+
+  #onHeartbeat(message: Heartbeat): void {
+    if (this.#role === "leader") {
+      this.stats.staleMessages++;
+      return;
+    }
+    if (this.#role !== "follower" || this.#leaderId !== message.from) {
+      this.#becomeFollower(message.term, message.from);
+    }
+    this.#electionElapsed = 0;
+    this.log.commitTo(message.commit); // <= our match, which we hold durably
+    this.#send(message.from, { type: "heartbeat-response", from: this.id, term: this.#term });
+  }
+
+  #onHeartbeatResponse(message: { readonly from: NodeId }): void {
+    if (this.#role !== "leader") return;
+    const progress = this.#progress.get(message.from);
+    assert(progress !== undefined);
+    progress.recentActive = true;
+    if (progress.match >= this.log.lastIndex()) return;
+    if (progress.state === "probe") {
+      progress.probeSent = false;
+      this.#sendAppend(message.from);
+    } else {
+      // Appends may have been lost: an empty append at next-1 either confirms the follower
+      // has everything in flight or is rejected and drops it back to probing. Not counted
+      // against the in-flight limit, so a full window of lost appends cannot stall it.
+      this.#sendAppendAt(message.from, asIndex(progress.next - 1), []);
+    }
+  }
+
+  // ----- leader replication -----
+
+  #appendEntry(kind: Entry["kind"], data: Uint8Array): Entry {
+    assert(this.#role === "leader");
+    const entry: Entry = {
+      term: this.#term,
+      index: asIndex(this.log.lastIndex() + 1),
+      kind,
+      data,
+    };
+    this.log.append([entry]);
+    this.#uncommittedBytes += data.length;
+    this.#progress.get(this.id)!.maybeUpdate(entry.index);
+    this.#appendPending = true;
+    this.#maybeCommit(); // a single-node cluster commits at once
+    return entry;
+  }
+
+  #broadcastAppend(): void {
+    for (const peer of this.voters) if (peer !== this.id) this.#sendAppend(peer, true);
+  }
+
+  #broadcastHeartbeat(): void {
+    for (const peer of this.voters) {
+      if (peer === this.id) continue;
+      const progress = this.#progress.get(peer)!;
+      this.#send(peer, {
+        type: "heartbeat",
+        from: this.id,
+        term: this.#term,
+        commit: asIndex(Math.min(progress.match, this.log.committed)),
+      });
+    }
+  }
+
+  /** Sends the next batch to `peer` unless its progress is paused. */
+  #sendAppend(peer: NodeId, sendIfEmpty = false): void {
+    const progress = this.#progress.get(peer)!;
+    if (progress.isPaused()) return;
+    const entries = this.log.slice(
+      progress.next,
+      this.log.lastIndex(),
+      this.config.entriesPerAppendMax,
+      this.config.appendBytesMax,
+    );
+    if (entries.length === 0 && !sendIfEmpty && progress.state === "replicate") return;
+    this.#sendAppendAt(peer, asIndex(progress.next - 1), entries);
+    progress.sentAppend(asIndex(progress.next - 1 + entries.length), entries.length);
+  }
+
+  #sendAppendAt(peer: NodeId, prevLogIndex: LogIndex, entries: readonly Entry[]): void {
+    const prevLogTerm = this.log.term(prevLogIndex);
+    assert(prevLogTerm !== undefined, "append after the end of the log");
+    this.#send(peer, {
+      type: "append-entries",
+      from: this.id,
+      term: this.#term,
+      prevLogIndex,
+      prevLogTerm,
+      entries,
+      leaderCommit: this.log.committed,
+    });
+  }
+
+  /**
+   * Advances the commit index to the highest index a quorum holds, but only if that entry is
+   * from the current term: an earlier-term entry on a quorum can still be overwritten
+   * (paper §5.4.2, Figure 8); it commits indirectly when a current-term entry after it does.
+   */
+  #maybeCommit(): boolean {
+    const matches = [...this.#progress.values()].map((progress) => progress.match);
+    matches.sort((a, b) => b - a);
+    const candidate = matches[this.#quorum() - 1];
+    assert(candidate !== undefined);
+    if (candidate <= this.log.committed) return false;
+    if (this.#defect !== "commit-previous-term" && this.log.term(candidate) !== this.#term) {
+      return false;
+    }
+    const previous = this.log.committed;
+    this.log.commitTo(candidate);
+    for (let index = previous + 1; index <= candidate; index++) {
+      const entry = this.log.entry(index)!;
+      if (entry.term === this.#term) this.#uncommittedBytes -= entry.data.length;
+    }
+    this.#uncommittedBytes = Math.max(0, this.#uncommittedBytes);
+    return true;
+  }
+
+  // ----- helpers -----
+
+  #quorum(): number {
+    return Math.floor(this.voters.length / 2) + 1;
+  }
+
+  #send(target: NodeId, message: RaftMessage): void {
+    this.#messages.push({ target, message });
+  }
+
+  #hardState(): HardState {
+    return {
+      term: this.#term,
+      vote: this.#defect === "forget-vote" ? null : this.#vote,
+      commit: this.log.committed,
+    };
+  }
+
+  #hardStateChanged(): boolean {
+    const current = this.#hardState();
+    return (
+      current.term !== this.#persisted.term ||
+      current.vote !== this.#persisted.vote ||
+      current.commit !== this.#persisted.commit
+    );
+  }
+
+  #assertNoReadyOutstanding(): void {
+    assert(this.#readyOutstanding === null, "call advance() after ready() before other input");
+  }
+}

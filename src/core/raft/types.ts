@@ -1,0 +1,166 @@
+/**
+ * @module The data of the Raft core: branded terms and indexes, log entries, the persisted
+ * hard state, the wire messages (a closed union on `type`, as etcd's `MsgX`), the typed
+ * proposal errors, and the `Ready` batch with its ordering contract. Pure data, no behaviour.
+ */
+import type { NodeId, Outgoing } from "../sans-io.js";
+
+/** A Raft term (Raft paper §5.1). 0 is "before any election". */
+export type Term = number & { readonly __brand: "Term" };
+/** A 1-based log position. 0 is the empty prefix (the "previous" of the first entry). */
+export type LogIndex = number & { readonly __brand: "LogIndex" };
+
+export function asTerm(value: number): Term {
+  return value as Term;
+}
+export function asIndex(value: number): LogIndex {
+  return value as LogIndex;
+}
+
+/**
+ * One log entry. `noop` is the empty entry a new leader appends in its own term so that
+ * earlier-term entries can commit (paper §5.4.2, thesis §3.6.2); the layer above skips it.
+ */
+export interface Entry {
+  readonly term: Term;
+  readonly index: LogIndex;
+  readonly kind: "command" | "noop";
+  readonly data: Uint8Array;
+}
+
+/** What must be durable before any message that depends on it is sent (paper Figure 2). */
+export interface HardState {
+  readonly term: Term;
+  /** Who this node voted for in `term`; null if nobody. Never changes within a term once set. */
+  readonly vote: NodeId | null;
+  /** Highest index known committed. Persisted only to restart faster; safe to lose. */
+  readonly commit: LogIndex;
+}
+
+export type RaftMessage =
+  | RequestVote
+  | RequestVoteResponse
+  | AppendEntries
+  | AppendEntriesResponse
+  | Heartbeat
+  | HeartbeatResponse;
+
+/**
+ * A vote request, or with `preVote` a PreVote probe (thesis §9.6): "would you vote for me in
+ * `term`?" without the sender having moved to `term`.
+ */
+export interface RequestVote {
+  readonly type: "request-vote";
+  readonly from: NodeId;
+  /** Candidate's term; for a PreVote the term it would campaign in (its term + 1). */
+  readonly term: Term;
+  readonly preVote: boolean;
+  readonly lastLogIndex: LogIndex;
+  readonly lastLogTerm: Term;
+}
+
+export interface RequestVoteResponse {
+  readonly type: "request-vote-response";
+  readonly from: NodeId;
+  /** The responder's term; for a granted PreVote, the requested term (as etcd does). */
+  readonly term: Term;
+  readonly preVote: boolean;
+  /** The term the vote was requested for: stale responses from an older campaign are ignored. */
+  readonly voteTerm: Term;
+  readonly granted: boolean;
+}
+
+export interface AppendEntries {
+  readonly type: "append-entries";
+  readonly from: NodeId;
+  readonly term: Term;
+  readonly prevLogIndex: LogIndex;
+  readonly prevLogTerm: Term;
+  readonly entries: readonly Entry[];
+  readonly leaderCommit: LogIndex;
+}
+
+export interface AppendEntriesResponse {
+  readonly type: "append-entries-response";
+  readonly from: NodeId;
+  readonly term: Term;
+  readonly success: boolean;
+  /** On success: the follower's log matches the leader's up to here. */
+  readonly matchIndex: LogIndex;
+  /** On failure: the `prevLogIndex` that failed the consistency check. */
+  readonly rejectedIndex: LogIndex;
+  /**
+   * On failure, the fast-backtracking hint (etcd `RejectHint`/`LogTerm`, paper §5.3 end): the
+   * follower's largest index <= min(rejectedIndex, its last index) whose term is <= the
+   * leader's `prevLogTerm`, and that entry's term. The leader then skips whole terms.
+   */
+  readonly hintIndex: LogIndex;
+  readonly hintTerm: Term;
+}
+
+/** Leader liveness and commit propagation; carries no entries so it never counts as in flight. */
+export interface Heartbeat {
+  readonly type: "heartbeat";
+  readonly from: NodeId;
+  readonly term: Term;
+  /** min(follower's match, leader commit): never beyond what the follower is known to hold. */
+  readonly commit: LogIndex;
+}
+
+export interface HeartbeatResponse {
+  readonly type: "heartbeat-response";
+  readonly from: NodeId;
+  readonly term: Term;
+}
+
+export type Role = "follower" | "pre-candidate" | "candidate" | "leader";
+
+/** Proposal refused; nothing was appended. Every variant is an operating error the caller handles. */
+export type ProposeError =
+  | { readonly code: "NotLeader"; readonly leaderHint: NodeId }
+  /** No leader is known (election in progress): retry after a short wait. */
+  | { readonly code: "ProposalDropped"; readonly reason: "no-leader" }
+  | {
+      readonly code: "Overloaded";
+      readonly uncommittedBytes: number;
+      readonly uncommittedBytesMax: number;
+    }
+  | {
+      readonly code: "ProposalTooLarge";
+      readonly sizeBytes: number;
+      readonly sizeBytesMax: number;
+    };
+
+export type Result<T, E> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: E };
+
+/** Where an accepted proposal sits; it is committed when an applied entry has this index and term. */
+export interface ProposalTicket {
+  readonly index: LogIndex;
+  readonly term: Term;
+}
+
+/**
+ * Everything the core produced since the last `advance()`. The driver must handle it in
+ * this order, then call `advance()` before giving the core any other input:
+ *
+ *   1. persist `hardState` (if not null) and append `entries` to stable storage, and make
+ *      both durable (fsync). `entries` may start at or below the last stored index: the
+ *      stored log is truncated from `entries[0].index` first (a conflicting suffix replaced
+ *      by the leader's, paper §5.3);
+ *   2. only then send `messages`. A vote grant, an append acknowledgement or a commit index
+ *      in a message is a promise about durable state: sending before the fsync completes
+ *      could let a crash un-vote or un-append what a peer already counted (a second leader
+ *      in one term, or a lost committed entry);
+ *   3. apply `committedEntries` to the state machine, in order (they may include entries
+ *      persisted in step 1 of this same Ready, never entries that are not yet durable).
+ *
+ * If persisting fails the node must stop (crash): the core has already assumed success.
+ */
+export interface Ready {
+  readonly hardState: HardState | null;
+  readonly entries: readonly Entry[];
+  readonly messages: readonly Outgoing<RaftMessage>[];
+  readonly committedEntries: readonly Entry[];
+}
