@@ -15,6 +15,7 @@ const layerRank: Record<string, number> = {
   clocks: 1,
   core: 2,
   transport: 2,
+  storage: 2,
   sim: 3,
   node: 4,
   supervisor: 5,

@@ -20,6 +20,14 @@ export const brigadeErrorCodes = [
   "InvalidArgument",
   "PortInUse",
   "DataDirMismatch",
+  "WalCorrupt",
+  "WalFailed",
+  "WalClosed",
+  "WalOverloaded",
+  "RecordTooLarge",
+  "BatchTooLarge",
+  "SnapshotCorrupt",
+  "SnapshotTooLarge",
 ] as const;
 
 export type BrigadeErrorCode = (typeof brigadeErrorCodes)[number];
@@ -36,6 +44,7 @@ const retriableCodes: ReadonlySet<BrigadeErrorCode> = new Set([
   "Unavailable",
   "QueueFull",
   "ConnectionClosed",
+  "WalOverloaded",
 ]);
 
 export class BrigadeError extends Error {

@@ -19,6 +19,14 @@ const statusByCode: Record<BrigadeErrorCode, number> = {
   ClockOffsetExceeded: 502,
   PortInUse: 500,
   DataDirMismatch: 500,
+  WalCorrupt: 500,
+  WalFailed: 500,
+  WalClosed: 503,
+  WalOverloaded: 503,
+  RecordTooLarge: 413,
+  BatchTooLarge: 413,
+  SnapshotCorrupt: 500,
+  SnapshotTooLarge: 413,
 };
 
 export interface ErrorBody {
