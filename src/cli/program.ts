@@ -11,6 +11,7 @@ import { registerFaultCommands } from "./fault-command.js";
 import { registerLocalCommands } from "./local-command.js";
 import { registerMembersCommands } from "./members-command.js";
 import { registerNodeCommand } from "./node-command.js";
+import { registerRegisterCommands } from "./register-command.js";
 import { registerStatusCommands } from "./status-command.js";
 import { registerUpCommand } from "./up-command.js";
 
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerUpCommand(program);
   registerStatusCommands(program);
   registerMembersCommands(program);
+  registerRegisterCommands(program);
   registerFaultCommands(program);
   registerLocalCommands(program);
   // Every subcommand reports usage errors through the same exit path.

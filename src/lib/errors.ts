@@ -16,6 +16,7 @@ export const brigadeErrorCodes = [
   "ClockOffsetExceeded",
   "MetadataTooLarge",
   "NotFound",
+  "CompareFailed",
   "InvalidConfig",
   "InvalidArgument",
   "PortInUse",

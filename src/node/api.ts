@@ -2,6 +2,7 @@
  * @module The node's HTTP API (fastify): health, status, Prometheus metrics, fault injection
  * and a transport ping. Every node serves it on its API port.
  */
+import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger as PinoLogger } from "pino";
 import type { Registry } from "prom-client";
@@ -10,6 +11,8 @@ import type { LinkFault } from "../transport/faults.js";
 import type { TcpTransport } from "../transport/tcp-transport.js";
 import type { Discovery } from "./discovery.js";
 import { sendError } from "./http-errors.js";
+import type { RaftDriver } from "./raft-driver.js";
+import type { RegisterCommand } from "./register.js";
 
 export interface NodeStatus {
   readonly id: string;
@@ -45,6 +48,8 @@ export interface ApiOptions {
   readonly metrics: () => Registry | null;
   readonly status: () => NodeStatus;
   readonly discovery: () => Discovery;
+  /** The replicated register's Raft driver, or null when this node runs no Raft. */
+  readonly raft: () => RaftDriver | null;
 }
 
 /** Largest request body the API accepts; fault rules and pings are tiny. */
@@ -103,6 +108,94 @@ export function createApi(options: ApiOptions): FastifyInstance {
   });
 
   app.get("/v1/members", async () => options.discovery().members());
+
+  // The replicated register (a Raft group): any node accepts; followers forward to the leader.
+  const raft = (): RaftDriver => {
+    const driver = options.raft();
+    if (driver === null)
+      throw new BrigadeError(
+        "NotFound",
+        "this node runs no Raft group (start it with --raft-voters)",
+      );
+    return driver;
+  };
+  const requestIdOf = (query: { requestId?: string }) => query.requestId ?? randomUUID();
+  app.get("/v1/raft", async () => raft().status());
+  app.get<{ Params: { key: string }; Querystring: { requestId?: string } }>(
+    "/v1/register/:key",
+    async (request) =>
+      raft().execute({ op: "get", key: request.params.key, requestId: requestIdOf(request.query) }),
+  );
+  app.put<{ Params: { key: string }; Querystring: { requestId?: string }; Body: unknown }>(
+    "/v1/register/:key",
+    async (request) => {
+      const body = request.body;
+      const value =
+        typeof body === "string"
+          ? body
+          : typeof (body as { value?: unknown })?.value === "string"
+            ? (body as { value: string }).value
+            : null;
+      if (value === null)
+        throw new BrigadeError(
+          "InvalidArgument",
+          'body must be the value as text, or JSON {"value": "..."}',
+        );
+      return raft().execute({
+        op: "set",
+        key: request.params.key,
+        value,
+        requestId: requestIdOf(request.query),
+      });
+    },
+  );
+  app.post<{
+    Params: { key: string };
+    Querystring: { requestId?: string };
+    Body: { expected?: string | null; value?: string };
+  }>(
+    "/v1/register/:key/cas",
+    {
+      schema: {
+        body: {
+          type: "object",
+          required: ["value"],
+          properties: { expected: { type: ["string", "null"] }, value: { type: "string" } },
+        },
+      },
+    },
+    async (request) => {
+      const command: RegisterCommand = {
+        op: "cas",
+        key: request.params.key,
+        expected: request.body.expected ?? null,
+        value: request.body.value as string,
+        requestId: requestIdOf(request.query),
+      };
+      const result = await raft().execute(command);
+      if (!result.ok)
+        throw new BrigadeError(
+          "CompareFailed",
+          `compare failed: the value is ${JSON.stringify(result.value)}`,
+        );
+      return result;
+    },
+  );
+  app.post<{
+    Params: { key: string };
+    Querystring: { requestId?: string };
+    Body: { delta?: number };
+  }>(
+    "/v1/register/:key/incr",
+    { schema: { body: { type: "object", properties: { delta: { type: "integer" } } } } },
+    async (request) =>
+      raft().execute({
+        op: "incr",
+        key: request.params.key,
+        delta: request.body?.delta ?? 1,
+        requestId: requestIdOf(request.query),
+      }),
+  );
 
   app.get<{
     Params: { name: string };

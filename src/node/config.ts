@@ -39,6 +39,9 @@ export interface NodeConfig {
   readonly services: readonly ServiceDefinition[];
   /** Shared secret authenticating gossip datagrams, or null. */
   readonly gossipKey: Buffer | null;
+  /** Node ids of the replicated register's Raft group; empty = this node runs no Raft. */
+  readonly raftVoters: readonly string[];
+  readonly raftTickMs: number;
 }
 
 interface SettingSpec {
@@ -156,6 +159,17 @@ export const nodeSettings: readonly SettingSpec[] = [
     key: "services",
     defaultText: "none",
     description: "comma-separated name:port services hosted here (health checks: config file)",
+  },
+  {
+    key: "raftVoters",
+    defaultText: "none",
+    description:
+      "comma-separated node ids of the replicated register's Raft group (this node must be one)",
+  },
+  {
+    key: "raftTickMs",
+    defaultText: "100",
+    description: "Raft tick; election timeout is 10-20 ticks, heartbeats every tick",
   },
   {
     key: "gossipKey",
@@ -330,6 +344,8 @@ export function resolveNodeConfig(...layers: RawSettings[]): NodeConfig {
     tags: keyValues(merged, "tags"),
     services: services(merged),
     gossipKey: gossipKey(merged),
+    raftVoters: raftVoters(merged, id),
+    raftTickMs: integer(merged, "raftTickMs", 100, 5, 10_000),
   });
 }
 
@@ -483,4 +499,17 @@ function parseAddressSetting(key: string, value: string, allowZero: boolean): Ho
 
 export function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+}
+
+function raftVoters(settings: RawSettings, id: string): string[] {
+  const voters = list(settings, "raftVoters");
+  if (voters.length > 0 && !voters.includes(id)) {
+    throw new BrigadeError(
+      "InvalidConfig",
+      `--raft-voters (${voters.join(",")}) must include this node's id "${id}"`,
+    );
+  }
+  if (new Set(voters).size !== voters.length)
+    throw new BrigadeError("InvalidConfig", "--raft-voters lists a node twice");
+  return voters;
 }

@@ -8,6 +8,7 @@ const statusByCode: Record<BrigadeErrorCode, number> = {
   MessageTooLarge: 413,
   MetadataTooLarge: 413,
   NotFound: 404,
+  CompareFailed: 409,
   UnknownPeer: 404,
   NoHandler: 404,
   QueueFull: 503,

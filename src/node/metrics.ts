@@ -1,8 +1,9 @@
 /** @module Prometheus metrics of one node (prom-client), read from the components' own counters at scrape time. */
-import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { HybridLogicalClock } from "../clocks/hlc.js";
 import type { TcpTransport, TransportStats } from "../transport/tcp-transport.js";
 import type { GossipStats, MembershipDriver } from "./membership-driver.js";
+import type { RaftDriver } from "./raft-driver.js";
 
 const transportCounters: ReadonlyArray<[keyof TransportStats, string, string]> = [
   ["framesSent", "brigade_transport_frames_sent_total", "Frames handed to sockets"],
@@ -76,6 +77,7 @@ export function createNodeMetrics(options: {
   clock: HybridLogicalClock;
   nodeId: string;
   membership: MembershipDriver;
+  raft: RaftDriver | null;
 }): Registry {
   const { transport, clock } = options;
   const registry = new Registry();
@@ -173,7 +175,71 @@ export function createNodeMetrics(options: {
       this.set(membership.incarnation);
     },
   });
+  if (options.raft !== null) addRaftMetrics(registry, options.raft);
   return registry;
+}
+
+function addRaftMetrics(registry: Registry, raft: RaftDriver): void {
+  const roles = ["follower", "pre-candidate", "candidate", "leader"];
+  new Gauge({
+    name: "brigade_raft_term",
+    help: "Current Raft term",
+    registers: [registry],
+    collect() {
+      this.set(raft.status()?.term ?? 0);
+    },
+  });
+  new Gauge({
+    name: "brigade_raft_role",
+    help: "1 for this node's current Raft role",
+    labelNames: ["role"],
+    registers: [registry],
+    collect() {
+      const role = raft.status()?.role;
+      for (const candidate of roles) this.set({ role: candidate }, candidate === role ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "brigade_raft_commit_index",
+    help: "Highest committed log index known here",
+    registers: [registry],
+    collect() {
+      this.set(raft.status()?.commit ?? 0);
+    },
+  });
+  new Gauge({
+    name: "brigade_raft_applied_index",
+    help: "Highest log index applied here",
+    registers: [registry],
+    collect() {
+      this.set(raft.status()?.applied ?? 0);
+    },
+  });
+  new Counter({
+    name: "brigade_raft_proposals_total",
+    help: "Commands proposed on this node as leader",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(raft.stats.proposals);
+    },
+  });
+  const persist = new Histogram({
+    name: "brigade_raft_persist_seconds",
+    help: "Time to append and fsync one Ready to the write-ahead log",
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+    registers: [registry],
+  });
+  const batch = new Histogram({
+    name: "brigade_raft_batch_entries",
+    help: "Entries persisted per Ready (batching)",
+    buckets: [0, 1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [registry],
+  });
+  raft.onPersist = (durationMs, entries) => {
+    persist.observe(durationMs / 1000);
+    batch.observe(entries);
+  };
 }
 
 const gossipCounters: ReadonlyArray<[keyof GossipStats, string, string]> = [

@@ -19,6 +19,7 @@ import { openDataDir } from "./data-dir.js";
 import { Discovery } from "./discovery.js";
 import { MembershipDriver } from "./membership-driver.js";
 import { createNodeMetrics } from "./metrics.js";
+import { RaftDriver, raftDriverDefaults } from "./raft-driver.js";
 
 export interface StartedNode {
   readonly listen: HostPort;
@@ -32,6 +33,7 @@ export class BrigadeNode {
   private api: FastifyInstance | null = null;
   private membershipDriver: MembershipDriver | null = null;
   private discoveryService: Discovery | null = null;
+  private raftDriver: RaftDriver | null = null;
   private metrics: Registry | null = null;
   private releaseDataDir: (() => void) | null = null;
   private readonly startedAtMs = Date.now();
@@ -75,6 +77,7 @@ export class BrigadeNode {
         metrics: () => this.metrics,
         status: () => this.status(),
         discovery: () => this.discovery,
+        raft: () => this.raftDriver,
       });
       this.api = api;
       try {
@@ -93,11 +96,24 @@ export class BrigadeNode {
         typeof apiAddress === "object" && apiAddress !== null ? apiAddress.port : config.api.port;
       this.started = { listen, api: { host: config.api.host, port: apiPort } };
       await this.startMembership(listen, formatHostPort(this.started.api));
+      if (config.raftVoters.length > 0) {
+        this.raftDriver = new RaftDriver({
+          nodeId: config.id,
+          voters: config.raftVoters,
+          transport: this.transport,
+          dataDir: config.dataDir,
+          logger: this.logger.child({ component: "raft" }),
+          tickMs: config.raftTickMs,
+          commandTimeoutMs: raftDriverDefaults.commandTimeoutMs,
+        });
+        await this.raftDriver.start();
+      }
       this.metrics = createNodeMetrics({
         transport: this.transport,
         clock: this.clock,
         nodeId: config.id,
         membership: this.membership,
+        raft: this.raftDriver,
       });
       for (const seed of config.join) this.transport.connect(seed);
       this.logger.info(
@@ -191,6 +207,7 @@ export class BrigadeNode {
     // Health checks first (a status flip must not re-announce us), then say goodbye, so
     // members record "left" rather than suspecting a failure.
     this.discoveryService?.stop();
+    await this.raftDriver?.stop();
     await this.membershipDriver?.leave();
     await this.membershipDriver?.stop();
     await this.api?.close();

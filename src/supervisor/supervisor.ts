@@ -213,6 +213,9 @@ export class Supervisor {
       // One machine: loopback round trips are tiny (memberlist's DefaultLocalConfig).
       "--membership-profile",
       "local",
+      // Every node is a voter of the replicated register's Raft group.
+      "--raft-voters",
+      [...this.nodes.keys()].join(","),
       ...(others.length > 0 ? ["--join", others.join(",")] : []),
       ...(this.options.nodeArgs ?? []),
     ];

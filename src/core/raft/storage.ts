@@ -32,7 +32,13 @@ export interface RecoveredRaftState {
   readonly nextFile: string;
 }
 
+/** A record framed (length + checksum) for the simulator's append-only files. */
 export function encodeRaftRecord(record: RaftRecord): Uint8Array {
+  return encodeRecord(encodeRaftRecordBody(record), RAFT_RECORD_BYTES_MAX);
+}
+
+/** A record's body alone, for a log that frames and checksums records itself (the WAL). */
+export function encodeRaftRecordBody(record: RaftRecord): Uint8Array {
   const writer = new BodyWriter().u8(1).u8(record.checkpoint ? 1 : 0);
   const hard = record.hardState;
   writer.u8(hard === null ? 0 : 1);
@@ -50,7 +56,7 @@ export function encodeRaftRecord(record: RaftRecord): Uint8Array {
       .u8(entry.kind === "noop" ? 0 : 1)
       .bytes(entry.data);
   }
-  return encodeRecord(writer.finish(), RAFT_RECORD_BYTES_MAX);
+  return writer.finish();
 }
 
 function readNumber(reader: BodyReader): number | null {

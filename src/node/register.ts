@@ -1,0 +1,112 @@
+/**
+ * @module The replicated register: a tiny deterministic state machine (keys holding string
+ * values and counters) applied from the Raft log, so consensus can be exercised end to end
+ * before the sharded store exists. Commands are JSON; applying the same log yields the same
+ * state and the same results on every replica. A command carrying a request id that was
+ * already applied returns the first result again instead of applying twice (retries after a
+ * timeout are idempotent).
+ */
+import { BrigadeError } from "../lib/errors.js";
+
+export type RegisterCommand =
+  | { readonly op: "set"; readonly key: string; readonly value: string; readonly requestId: string }
+  | {
+      readonly op: "cas";
+      readonly key: string;
+      readonly expected: string | null;
+      readonly value: string;
+      readonly requestId: string;
+    }
+  | {
+      readonly op: "incr";
+      readonly key: string;
+      readonly delta: number;
+      readonly requestId: string;
+    }
+  | { readonly op: "get"; readonly key: string; readonly requestId: string };
+
+export interface RegisterResult {
+  readonly ok: boolean;
+  /** The key's value after the command (for cas: the current value when it failed). */
+  readonly value: string | null;
+  /** Log index at which the command was applied: a total order of all operations. */
+  readonly index: number;
+}
+
+/** Longest key and value: the register is a test bench, not a store. */
+export const registerKeyBytesMax = 256;
+export const registerValueBytesMax = 64 * 1024;
+/** Request ids remembered for deduplication (oldest forgotten first). */
+const requestIdsRemembered = 100_000;
+
+export function encodeCommand(command: RegisterCommand): Uint8Array {
+  return Buffer.from(JSON.stringify(command), "utf8");
+}
+
+export function validateCommand(command: RegisterCommand): void {
+  if (
+    Buffer.byteLength(command.key) === 0 ||
+    Buffer.byteLength(command.key) > registerKeyBytesMax
+  ) {
+    throw new BrigadeError("InvalidArgument", `key must be 1..${registerKeyBytesMax} bytes`);
+  }
+  if ("value" in command && Buffer.byteLength(command.value) > registerValueBytesMax) {
+    throw new BrigadeError(
+      "MessageTooLarge",
+      `value of ${Buffer.byteLength(command.value)} bytes exceeds ${registerValueBytesMax} bytes`,
+    );
+  }
+  if (command.op === "incr" && !Number.isSafeInteger(command.delta)) {
+    throw new BrigadeError("InvalidArgument", "delta must be an integer");
+  }
+}
+
+export class RegisterStateMachine {
+  private readonly values = new Map<string, string>();
+  private readonly results = new Map<string, RegisterResult>();
+
+  /** Applies one committed command; malformed log data is applied as a failed no-op (deterministically). */
+  apply(index: number, data: Uint8Array): { requestId: string | null; result: RegisterResult } {
+    let command: RegisterCommand;
+    try {
+      command = JSON.parse(Buffer.from(data).toString("utf8")) as RegisterCommand;
+    } catch {
+      return { requestId: null, result: { ok: false, value: null, index } };
+    }
+    const previous = this.results.get(command.requestId);
+    if (previous !== undefined) return { requestId: command.requestId, result: previous };
+    const current = this.values.get(command.key) ?? null;
+    let result: RegisterResult;
+    switch (command.op) {
+      case "set":
+        this.values.set(command.key, command.value);
+        result = { ok: true, value: command.value, index };
+        break;
+      case "cas":
+        if (current === command.expected) {
+          this.values.set(command.key, command.value);
+          result = { ok: true, value: command.value, index };
+        } else {
+          result = { ok: false, value: current, index };
+        }
+        break;
+      case "incr": {
+        const next = String((Number.parseInt(current ?? "0", 10) || 0) + command.delta);
+        this.values.set(command.key, next);
+        result = { ok: true, value: next, index };
+        break;
+      }
+      case "get":
+        result = { ok: true, value: current, index };
+        break;
+      default:
+        result = { ok: false, value: null, index };
+    }
+    this.results.set(command.requestId, result);
+    if (this.results.size > requestIdsRemembered) {
+      const oldest = this.results.keys().next().value as string;
+      this.results.delete(oldest);
+    }
+    return { requestId: command.requestId, result };
+  }
+}
