@@ -94,6 +94,12 @@ export class RaftDriver {
   private processing = false;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** The hard state last handed to the WAL (term and vote decide whether a Ready must sync). */
+  private persisted: HardState = {
+    term: 0 as HardState["term"],
+    vote: null,
+    commit: 0 as HardState["commit"],
+  };
 
   constructor(private readonly options: RaftDriverOptions) {}
 
@@ -114,6 +120,7 @@ export class RaftDriver {
       const first = decoded.entries[0];
       if (first !== undefined) entries = entries.slice(0, first.index - 1).concat(decoded.entries);
     }
+    if (hardState !== undefined) this.persisted = hardState;
     this.node = new RaftNode({
       id: options.nodeId,
       voters: options.voters,
@@ -243,12 +250,22 @@ export class RaftDriver {
     this.processing = true;
     try {
       while (!this.stopped) {
-        while (this.queue.length > 0 && !node.hasReady()) (this.queue.shift() as () => void)();
+        // Feed every input that waited (proposals, messages, ticks) before taking the next
+        // Ready, so they share one WAL write and one fsync: the core batches them.
+        while (this.queue.length > 0) (this.queue.shift() as () => void)();
         if (!node.hasReady()) break;
         const ready = node.ready();
         this.stats.readies++;
-        // 1. Persist: hard state and entries in one WAL record, fsynced (group commit).
-        if (ready.hardState !== null || ready.entries.length > 0) {
+        // 1. Persist: hard state and entries in one WAL record, fsynced (group commit). A hard
+        // state that differs only in its commit index is not worth an fsync (the commit index
+        // is safe to lose: it is learned again from the leader), as in etcd's MustSync.
+        const hardState = ready.hardState;
+        const mustSync =
+          ready.entries.length > 0 ||
+          (hardState !== null &&
+            (hardState.term !== this.persisted.term || hardState.vote !== this.persisted.vote));
+        if (hardState !== null) this.persisted = hardState;
+        if (mustSync) {
           const started = performance.now();
           const payload = encodeRaftRecordBody({
             checkpoint: false,
