@@ -47,6 +47,12 @@ export interface RaftConfig {
   readonly uncommittedBytesMax: number;
   /** Most committed entries handed out in one Ready: bounds one apply batch. Default 1024. */
   readonly applyEntriesMax: number;
+  /**
+   * ReadIndex requests a leader holds while waiting for its first current-term commit or
+   * for a quorum's heartbeat acknowledgement; beyond it `readIndex` fails with
+   * ReadIndexQueueFull. Bounds memory when a quorum is unreachable. Default 4096.
+   */
+  readonly readIndexQueueMax: number;
 }
 
 const MiB = 1024 * 1024;
@@ -62,6 +68,7 @@ export const raftConfigDefaults: RaftConfig = Object.freeze({
   proposalBytesMax: 1 * MiB,
   uncommittedBytesMax: 64 * MiB,
   applyEntriesMax: 1024,
+  readIndexQueueMax: 4096,
 });
 
 export function validateRaftConfig(config: RaftConfig): void {

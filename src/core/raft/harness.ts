@@ -9,7 +9,7 @@ import { prngFromSeed } from "../../lib/prng.js";
 import type { NodeId } from "../sans-io.js";
 import type { RaftConfig } from "./config.js";
 import { type RaftDefect, RaftNode } from "./raft-node.js";
-import type { Entry, HardState, RaftMessage } from "./types.js";
+import type { Entry, HardState, RaftMessage, ReadState } from "./types.js";
 
 export interface Envelope {
   readonly source: NodeId;
@@ -34,6 +34,8 @@ export class Harness {
   readonly disks = new Map<NodeId, Disk>();
   /** Committed entries each node applied, in order (per incarnation: reset on restart). */
   readonly applied = new Map<NodeId, Entry[]>();
+  /** Read states each node emitted, in order (per incarnation). */
+  readonly readStates = new Map<NodeId, ReadState[]>();
   queue: Envelope[] = [];
   /** Nodes in different groups cannot talk; empty = fully connected. */
   #groups: NodeId[][] = [];
@@ -79,6 +81,7 @@ export class Harness {
       }),
     );
     this.applied.set(id, []);
+    this.readStates.set(id, []);
   }
 
   /** Drops the node's memory and restarts it from its disk (everything flushed is durable). */
@@ -101,6 +104,7 @@ export class Harness {
         if (this.connected(id, target)) this.queue.push({ source: id, target, message });
       }
       this.applied.get(id)!.push(...ready.committedEntries);
+      this.readStates.get(id)!.push(...ready.readStates);
       node.advance();
     }
   }

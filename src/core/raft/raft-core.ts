@@ -4,8 +4,9 @@
  *
  * Each `takeOutput()` drains the node's Readys and maps them onto the sans-I/O contract,
  * which has the same order as the Ready contract: the hard state and new entries become one
- * `writes` record with `sync: true` (see `storage.ts`), the messages become `messages`, and
- * the committed commands become `apply` events. `advance()` is called at once: the driver
+ * `writes` record with `sync: true` (see `storage.ts`), the messages become `messages`, the
+ * committed commands become `apply` events and confirmed ReadIndex requests `read` events
+ * (after that Ready's applies). `advance()` is called at once: the driver
  * contract guarantees the fsync happens before anything is sent or applied.
  *
  * Time: each `tick(nowMs)` call is one Raft tick (the driver ticks at a fixed interval).
@@ -22,6 +23,7 @@ import type {
   ProposalTicket,
   ProposeError,
   RaftMessage,
+  ReadIndexError,
   Result,
   Term,
 } from "./types.js";
@@ -33,7 +35,13 @@ export interface RaftApplyEvent {
   readonly term: Term;
   readonly data: Uint8Array;
 }
-export type RaftEvent = RaftApplyEvent;
+/** A confirmed ReadIndex request: serve it once `apply` events reached `index`. */
+export interface RaftReadEvent {
+  readonly type: "read";
+  readonly index: LogIndex;
+  readonly context: Uint8Array;
+}
+export type RaftEvent = RaftApplyEvent | RaftReadEvent;
 
 export interface RaftCoreOptions {
   readonly config?: Partial<RaftConfig>;
@@ -47,6 +55,7 @@ const messageTypes = new Set<string>([
   "append-entries-response",
   "heartbeat",
   "heartbeat-response",
+  "timeout-now",
 ]);
 
 export class RaftCore implements ProtocolCore<RaftMessage, RaftEvent> {
@@ -104,6 +113,10 @@ export class RaftCore implements ProtocolCore<RaftMessage, RaftEvent> {
     return this.node.propose(data);
   }
 
+  readIndex(context: Uint8Array): Result<void, ReadIndexError> {
+    return this.node.readIndex(context);
+  }
+
   takeOutput(): CoreOutput<RaftMessage, RaftEvent> {
     const writes = this.#writes;
     this.#writes = [];
@@ -126,6 +139,8 @@ export class RaftCore implements ProtocolCore<RaftMessage, RaftEvent> {
       for (const entry of ready.committedEntries) {
         if (entry.kind === "command") events.push(applyEvent(entry));
       }
+      for (const { index, context } of ready.readStates)
+        events.push({ type: "read", index, context });
       this.node.advance();
     }
     return { messages, writes, events };

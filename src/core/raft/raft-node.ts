@@ -9,8 +9,9 @@
  * the Ready's hard state), log replication with the consistency check, conflict truncation
  * and fast backtracking, commit by counting replicas of current-term entries only (paper
  * §5.4.2, Figure 8), ordered apply, PreVote, CheckQuorum with follower leases, bounded
- * in-flight appends per follower, proposal batching (appends are built once per Ready).
- * Not yet: ReadIndex, leadership transfer, snapshots, membership change (see docs/raft.md).
+ * in-flight appends per follower, proposal batching (appends are built once per Ready),
+ * ReadIndex (thesis §6.4), leadership transfer (thesis §3.10).
+ * Not yet: snapshots, membership change, lease reads (see docs/raft.md).
  *
  * Gotchas:
  * - Call `advance()` after handling each `ready()` before any other input (asserted).
@@ -30,16 +31,20 @@ import {
   type Entry,
   type HardState,
   type Heartbeat,
+  type HeartbeatResponse,
   type LogIndex,
   type ProposalTicket,
   type ProposeError,
   type RaftMessage,
+  type ReadIndexError,
+  type ReadState,
   type Ready,
   type RequestVote,
   type RequestVoteResponse,
   type Result,
   type Role,
   type Term,
+  type TransferLeadershipError,
 } from "./types.js";
 
 /**
@@ -47,10 +52,17 @@ import {
  * use outside tests.
  * - `commit-previous-term`: the leader commits any index a quorum holds, even an entry of
  *   an earlier term (the Figure 8 bug);
- * - `forget-vote`: the vote is never written to the hard state, so a restart forgets it.
+ * - `forget-vote`: the vote is never written to the hard state, so a restart forgets it;
+ * - `read-without-quorum`: ReadIndex skips the heartbeat round, so a deposed leader that has
+ *   not noticed yet answers reads from its stale commit index.
  */
-export type RaftDefect = "none" | "commit-previous-term" | "forget-vote";
-export const raftDefects: readonly RaftDefect[] = ["none", "commit-previous-term", "forget-vote"];
+export type RaftDefect = "none" | "commit-previous-term" | "forget-vote" | "read-without-quorum";
+export const raftDefects: readonly RaftDefect[] = [
+  "none",
+  "commit-previous-term",
+  "forget-vote",
+  "read-without-quorum",
+];
 
 export interface RaftNodeOptions {
   readonly id: NodeId;
@@ -95,6 +107,28 @@ export class RaftNode {
   #uncommittedBytes = 0;
   /** Leader: appends to broadcast when the next Ready is built (proposal batching). */
   #appendPending = false;
+
+  // ReadIndex (thesis §6.4), leader only.
+  /** Current read round; every heartbeat carries it, responses echo it. */
+  #readRound = 0;
+  /** A heartbeat round must go out with the next Ready for reads registered in `#readRound`. */
+  #readHeartbeatPending = false;
+  /** Reads waiting for this leader's first current-term commit (their index is not known yet). */
+  #readsWaitingCommit: Uint8Array[] = [];
+  /** Reads with their index, waiting for a quorum to echo a round >= `round`; FIFO. */
+  #readsWaitingQuorum: {
+    readonly index: LogIndex;
+    readonly context: Uint8Array;
+    readonly round: number;
+  }[] = [];
+  /** Highest read round each peer echoed in this leadership. */
+  readonly #readAcks = new Map<NodeId, number>();
+  /** Confirmed reads for the next Ready. */
+  #readStates: ReadState[] = [];
+
+  // Leadership transfer (thesis §3.10), leader only.
+  #transferee: NodeId | null = null;
+  #transferElapsed = 0;
 
   #messages: Outgoing<RaftMessage>[] = [];
   /** Hard state as last handed to the driver. */
@@ -209,6 +243,9 @@ export class RaftNode {
       case "heartbeat-response":
         this.#onHeartbeatResponse(message);
         break;
+      case "timeout-now":
+        this.#onTimeoutNow();
+        break;
       default:
         assertNever(message);
     }
@@ -230,6 +267,9 @@ export class RaftNode {
       return this.#leaderId === null
         ? { ok: false, error: { code: "ProposalDropped", reason: "no-leader" } }
         : { ok: false, error: { code: "NotLeader", leaderHint: this.#leaderId } };
+    }
+    if (this.#transferee !== null) {
+      return { ok: false, error: { code: "ProposalDropped", reason: "leadership-transfer" } };
     }
     if (data.length > this.config.proposalBytesMax) {
       return {
@@ -264,11 +304,87 @@ export class RaftNode {
     if (this.#role !== "leader") this.#startElection();
   }
 
+  /**
+   * Asks for a linearizable read point (ReadIndex, thesis §6.4) without writing to the log.
+   *
+   * When to use: a read that must see every write committed before it was issued. On `Ok`,
+   * a later Ready carries `readStates` with this `context` and an index; serve the read
+   * once the state machine has applied that index. The leader first waits until it has
+   * committed an entry of its own term (before that its commit index may be stale), then
+   * records its commit index and confirms it is still leader with a heartbeat round a quorum
+   * acknowledges.
+   * Gotchas: only the leader answers; a follower returns NotLeader (no forwarding: the
+   * caller redirects, as for `propose`). Requests pending when leadership is lost are
+   * dropped without notice: give each read a timeout. `context` should be unique per read.
+   * Example: `if (node.readIndex(id).ok) pending.set(key(id), read);` and on each Ready
+   * `for (const s of ready.readStates) serveWhenApplied(s.index, pending.get(key(s.context)))`.
+   */
+  readIndex(context: Uint8Array): Result<void, ReadIndexError> {
+    this.#assertNoReadyOutstanding();
+    if (this.#role !== "leader") {
+      return this.#leaderId === null
+        ? { ok: false, error: { code: "ReadIndexDropped", reason: "no-leader" } }
+        : { ok: false, error: { code: "NotLeader", leaderHint: this.#leaderId } };
+    }
+    const queued = this.#readsWaitingCommit.length + this.#readsWaitingQuorum.length;
+    if (queued >= this.config.readIndexQueueMax) {
+      return {
+        ok: false,
+        error: {
+          code: "ReadIndexQueueFull",
+          queued,
+          queuedMax: this.config.readIndexQueueMax,
+        },
+      };
+    }
+    if (this.#committedInCurrentTerm()) this.#registerRead(this.log.committed, context);
+    else this.#readsWaitingCommit.push(context);
+    return { ok: true, value: undefined };
+  }
+
+  /**
+   * Hands leadership to `to` (thesis §3.10): from now on `propose` fails with
+   * ProposalDropped{leadership-transfer}; once `to`'s log matches ours it gets TimeoutNow and
+   * campaigns at once (no PreVote, past the followers' CheckQuorum lease). If no new leader
+   * takes over within an election timeout the transfer is abandoned and proposals resume.
+   *
+   * When to use: planned restarts and rebalancing. Gotchas: `Ok` only means the transfer
+   * started; watch `leaderId`. Calling it again for another target restarts the transfer;
+   * `to === this.id` cancels a transfer in progress.
+   */
+  transferLeadership(to: NodeId): Result<void, TransferLeadershipError> {
+    this.#assertNoReadyOutstanding();
+    if (this.#role !== "leader") {
+      return { ok: false, error: { code: "NotLeader", leaderHint: this.#leaderId } };
+    }
+    if (!this.voters.includes(to)) {
+      return { ok: false, error: { code: "UnknownTarget", target: to } };
+    }
+    if (to === this.id) {
+      this.#transferee = null;
+      return { ok: true, value: undefined };
+    }
+    if (this.#transferee === to) return { ok: true, value: undefined };
+    this.#transferee = to;
+    this.#transferElapsed = 0;
+    const progress = this.#progress.get(to)!;
+    if (progress.match === this.log.lastIndex()) this.#sendTimeoutNow(to);
+    else this.#sendAppend(to, true); // even if empty: a rejection restarts a stalled probe
+    return { ok: true, value: undefined };
+  }
+
+  /** The target of a leadership transfer in progress, or null. */
+  get transferee(): NodeId | null {
+    return this.#transferee;
+  }
+
   // ----- output -----
 
   hasReady(): boolean {
     return (
       this.#appendPending ||
+      this.#readHeartbeatPending ||
+      this.#readStates.length > 0 ||
       this.#messages.length > 0 ||
       this.log.hasUnstable() ||
       this.#hardStateChanged() ||
@@ -283,6 +399,10 @@ export class RaftNode {
       this.#appendPending = false;
       this.#broadcastAppend();
     }
+    if (this.#readHeartbeatPending) {
+      this.#readHeartbeatPending = false;
+      this.#broadcastHeartbeat();
+    }
     const hardState = this.#hardStateChanged() ? this.#hardState() : null;
     const entries = this.log.unstableEntries();
     const committedEntries = this.log.slice(
@@ -293,12 +413,14 @@ export class RaftNode {
     );
     const messages = this.#messages;
     this.#messages = [];
+    const readStates = this.#readStates;
+    this.#readStates = [];
     if (hardState !== null) this.#persisted = hardState;
     this.#readyOutstanding = {
       lastEntry: entries.at(-1)?.index ?? asIndex(0),
       applied: committedEntries.at(-1)?.index ?? this.#applied,
     };
-    return { hardState, entries, messages, committedEntries };
+    return { hardState, entries, messages, committedEntries, readStates };
   }
 
   /** The driver persisted, sent and applied the last Ready. */
@@ -324,6 +446,9 @@ export class RaftNode {
   #tickHeartbeat(): void {
     this.#heartbeatElapsed++;
     this.#electionElapsed++;
+    if (this.#transferee !== null && ++this.#transferElapsed >= this.config.electionTicks) {
+      this.#transferee = null; // the target did not take over in time: resume proposals
+    }
     if (this.#electionElapsed >= this.config.electionTicks) {
       this.#electionElapsed = 0;
       if (this.config.checkQuorum && !this.#maybeKeepLeadership()) return;
@@ -369,7 +494,18 @@ export class RaftNode {
     this.#setLeader(leaderId);
     this.#progress.clear();
     this.#appendPending = false;
+    this.#resetLeaderState();
     this.#resetElectionTimeout();
+  }
+
+  /** Reads and transfers belong to one leadership; pending reads are dropped (callers time out). */
+  #resetLeaderState(): void {
+    this.#readHeartbeatPending = false;
+    this.#readsWaitingCommit = [];
+    this.#readsWaitingQuorum = [];
+    this.#readAcks.clear();
+    this.#transferee = null;
+    this.#transferElapsed = 0;
   }
 
   #becomePreCandidate(): void {
@@ -381,7 +517,7 @@ export class RaftNode {
     this.#sendVoteRequests(asTerm(this.#term + 1), true);
   }
 
-  #becomeCandidate(): void {
+  #becomeCandidate(transfer = false): void {
     this.stats.electionsStarted++;
     this.#term = asTerm(this.#term + 1);
     this.#vote = this.id;
@@ -389,10 +525,10 @@ export class RaftNode {
     this.#setLeader(null);
     this.#resetElectionTimeout();
     this.#votes.clear();
-    this.#sendVoteRequests(this.#term, false);
+    this.#sendVoteRequests(this.#term, false, transfer);
   }
 
-  #sendVoteRequests(term: Term, preVote: boolean): void {
+  #sendVoteRequests(term: Term, preVote: boolean, transfer = false): void {
     this.#votes.set(this.id, true);
     if (this.#maybeWinElection(preVote)) return;
     for (const peer of this.voters) {
@@ -404,6 +540,7 @@ export class RaftNode {
         preVote,
         lastLogIndex: this.log.lastIndex(),
         lastLogTerm: this.log.lastTerm(),
+        ...(transfer ? { transfer: true } : {}),
       });
     }
   }
@@ -436,6 +573,7 @@ export class RaftNode {
     this.#electionElapsed = 0;
     this.#uncommittedBytes = 0;
     this.#progress.clear();
+    this.#resetLeaderState();
     for (const peer of this.voters) {
       const progress = new Progress(
         asIndex(this.log.lastIndex() + 1),
@@ -459,7 +597,9 @@ export class RaftNode {
   #onHigherTerm(message: RaftMessage): boolean {
     if (message.type === "request-vote") {
       // Leader lease (CheckQuorum): while we hear from a leader, ignore disruptive candidates.
+      // A transfer campaign is sanctioned by the leader itself, so it passes the lease.
       const inLease =
+        message.transfer !== true &&
         this.config.checkQuorum &&
         this.#leaderId !== null &&
         this.#electionElapsed < this.config.electionTicks;
@@ -596,7 +736,11 @@ export class RaftNode {
     }
     assert(message.matchIndex <= this.log.lastIndex(), "follower acked beyond our log");
     const wasProbe = progress.state === "probe";
-    if (!progress.maybeUpdate(message.matchIndex) && !wasProbe) return;
+    const updated = progress.maybeUpdate(message.matchIndex);
+    if (message.from === this.#transferee && progress.match === this.log.lastIndex()) {
+      this.#sendTimeoutNow(message.from);
+    }
+    if (!updated && !wasProbe) return;
     if (wasProbe) progress.becomeReplicate();
     if (this.#maybeCommit()) this.#broadcastAppend();
     else this.#sendAppend(message.from);
@@ -612,15 +756,30 @@ export class RaftNode {
     }
     this.#electionElapsed = 0;
     this.log.commitTo(message.commit); // <= our match, which we hold durably
-    this.#send(message.from, { type: "heartbeat-response", from: this.id, term: this.#term });
+    this.#send(message.from, {
+      type: "heartbeat-response",
+      from: this.id,
+      term: this.#term,
+      readRound: message.readRound ?? 0,
+    });
   }
 
-  #onHeartbeatResponse(message: { readonly from: NodeId }): void {
+  #onHeartbeatResponse(message: HeartbeatResponse): void {
     if (this.#role !== "leader") return;
     const progress = this.#progress.get(message.from);
     assert(progress !== undefined);
     progress.recentActive = true;
-    if (progress.match >= this.log.lastIndex()) return;
+    const round = message.readRound ?? 0;
+    if (round > (this.#readAcks.get(message.from) ?? 0)) {
+      assert(round <= this.#readRound, "peer echoed a read round we never sent");
+      this.#readAcks.set(message.from, round);
+      this.#releaseReads();
+    }
+    if (progress.match >= this.log.lastIndex()) {
+      // TimeoutNow may have been lost: repeat it while the transfer is on.
+      if (message.from === this.#transferee) this.#sendTimeoutNow(message.from);
+      return;
+    }
     if (progress.state === "probe") {
       progress.probeSent = false;
       this.#sendAppend(message.from);
@@ -630,6 +789,51 @@ export class RaftNode {
       // against the in-flight limit, so a full window of lost appends cannot stall it.
       this.#sendAppendAt(message.from, asIndex(progress.next - 1), []);
     }
+  }
+
+  #onTimeoutNow(): void {
+    if (this.#role === "leader") {
+      this.stats.staleMessages++;
+      return;
+    }
+    // Campaign at once in a real election: the leader vouched that our log is up to date.
+    this.#becomeCandidate(true);
+  }
+
+  // ----- reads and transfers -----
+
+  #committedInCurrentTerm(): boolean {
+    return this.log.term(this.log.committed) === this.#term;
+  }
+
+  /** A read at `index` joins the current round; a heartbeat round goes out with the next Ready. */
+  #registerRead(index: LogIndex, context: Uint8Array): void {
+    if (this.#quorum() === 1 || this.#defect === "read-without-quorum") {
+      this.#readStates.push({ index, context });
+      return;
+    }
+    if (!this.#readHeartbeatPending) {
+      this.#readRound++;
+      this.#readHeartbeatPending = true;
+    }
+    this.#readsWaitingQuorum.push({ index, context, round: this.#readRound });
+  }
+
+  /** Releases, in order, every read whose round a quorum (counting us) has echoed. */
+  #releaseReads(): void {
+    while (this.#readsWaitingQuorum.length > 0) {
+      const read = this.#readsWaitingQuorum[0]!;
+      let acks = 1;
+      for (const [peer, round] of this.#readAcks)
+        if (peer !== this.id && round >= read.round) acks++;
+      if (acks < this.#quorum()) return;
+      this.#readsWaitingQuorum.shift();
+      this.#readStates.push({ index: read.index, context: read.context });
+    }
+  }
+
+  #sendTimeoutNow(peer: NodeId): void {
+    this.#send(peer, { type: "timeout-now", from: this.id, term: this.#term });
   }
 
   // ----- leader replication -----
@@ -663,6 +867,7 @@ export class RaftNode {
         from: this.id,
         term: this.#term,
         commit: asIndex(Math.min(progress.match, this.log.committed)),
+        readRound: this.#readRound,
       });
     }
   }
@@ -717,6 +922,13 @@ export class RaftNode {
       if (entry.term === this.#term) this.#uncommittedBytes -= entry.data.length;
     }
     this.#uncommittedBytes = Math.max(0, this.#uncommittedBytes);
+    if (this.#readsWaitingCommit.length > 0 && this.#committedInCurrentTerm()) {
+      // The first current-term commit: our commit index is now at least every earlier
+      // leader's, so it is a valid read index for everything queued before it (§6.4 step 1).
+      const waiting = this.#readsWaitingCommit;
+      this.#readsWaitingCommit = [];
+      for (const context of waiting) this.#registerRead(this.log.committed, context);
+    }
     return true;
   }
 

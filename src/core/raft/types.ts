@@ -43,7 +43,8 @@ export type RaftMessage =
   | AppendEntries
   | AppendEntriesResponse
   | Heartbeat
-  | HeartbeatResponse;
+  | HeartbeatResponse
+  | TimeoutNow;
 
 /**
  * A vote request, or with `preVote` a PreVote probe (thesis §9.6): "would you vote for me in
@@ -57,6 +58,12 @@ export interface RequestVote {
   readonly preVote: boolean;
   readonly lastLogIndex: LogIndex;
   readonly lastLogTerm: Term;
+  /**
+   * Set by a leadership-transfer target campaigning on TimeoutNow (thesis §3.10): voters
+   * then skip the CheckQuorum lease check, which would otherwise refuse the vote because
+   * they heard from the (abdicating) leader recently. Absent means false.
+   */
+  readonly transfer?: boolean;
 }
 
 export interface RequestVoteResponse {
@@ -105,21 +112,63 @@ export interface Heartbeat {
   readonly term: Term;
   /** min(follower's match, leader commit): never beyond what the follower is known to hold. */
   readonly commit: LogIndex;
+  /**
+   * ReadIndex round (thesis §6.4): the leader's read-round counter when this heartbeat was
+   * sent; echoed in the response. A quorum echoing round >= R proves the sender was still
+   * leader after every read registered in round R. Absent means 0 (no read asked for yet).
+   */
+  readonly readRound?: number;
 }
 
 export interface HeartbeatResponse {
   readonly type: "heartbeat-response";
   readonly from: NodeId;
   readonly term: Term;
+  /** The `readRound` of the heartbeat being answered; absent means 0. */
+  readonly readRound?: number;
 }
+
+/**
+ * Leadership transfer (thesis §3.10): the leader, having brought the target's log up to
+ * date, tells it to start an election at once (no PreVote, no waiting for a timeout).
+ */
+export interface TimeoutNow {
+  readonly type: "timeout-now";
+  readonly from: NodeId;
+  readonly term: Term;
+}
+
+/**
+ * A confirmed ReadIndex request (thesis §6.4): once the state machine has applied up to
+ * `index`, a read tagged with `context` is linearizable and may be served locally.
+ */
+export interface ReadState {
+  readonly index: LogIndex;
+  readonly context: Uint8Array;
+}
+
+/** `readIndex` refused; nothing was queued. */
+export type ReadIndexError =
+  /** Followers do not forward reads: ask the leader (simplest correct choice, docs/raft.md). */
+  | { readonly code: "NotLeader"; readonly leaderHint: NodeId }
+  | { readonly code: "ReadIndexDropped"; readonly reason: "no-leader" }
+  | { readonly code: "ReadIndexQueueFull"; readonly queued: number; readonly queuedMax: number };
+
+/** `transferLeadership` refused. */
+export type TransferLeadershipError =
+  | { readonly code: "NotLeader"; readonly leaderHint: NodeId | null }
+  | { readonly code: "UnknownTarget"; readonly target: NodeId };
 
 export type Role = "follower" | "pre-candidate" | "candidate" | "leader";
 
 /** Proposal refused; nothing was appended. Every variant is an operating error the caller handles. */
 export type ProposeError =
   | { readonly code: "NotLeader"; readonly leaderHint: NodeId }
-  /** No leader is known (election in progress): retry after a short wait. */
-  | { readonly code: "ProposalDropped"; readonly reason: "no-leader" }
+  /**
+   * No leader is known (election in progress), or this leader is handing leadership over
+   * (`transferLeadership`, thesis §3.10): retry after a short wait.
+   */
+  | { readonly code: "ProposalDropped"; readonly reason: "no-leader" | "leadership-transfer" }
   | {
       readonly code: "Overloaded";
       readonly uncommittedBytes: number;
@@ -163,4 +212,10 @@ export interface Ready {
   readonly entries: readonly Entry[];
   readonly messages: readonly Outgoing<RaftMessage>[];
   readonly committedEntries: readonly Entry[];
+  /**
+   * Confirmed ReadIndex requests, in request order. Serve each read once the state machine
+   * has applied `index` (i.e. after applying this or a later Ready's committed entries).
+   * Reads still pending when leadership is lost are dropped silently: callers time out.
+   */
+  readonly readStates: readonly ReadState[];
 }

@@ -5,28 +5,38 @@
  *   npm run sim:raft -- --seeds 50 --first 1000 --nodes 5
  *   npm run sim:raft -- --seed 7 --verbose       # one seed with its full trace
  *   npm run sim:raft -- --seeds 50 --defect commit-previous-term   # the checker must fail
+ *   npm run sim:raft -- --seeds 20 --schedule figure8 --defect commit-previous-term
  *
  * Flags: --seeds N (default 20) and --first S (default 1), or --seed S; --nodes 3|5 (default
  * drawn per seed); --fault-ms N; --defect none|commit-previous-term|forget-vote;
+ * --schedule nemesis|figure8 (figure8: the scripted Figure 8 sequence on 5 nodes);
  * --keep-going; --verbose. Prints one line per run; on the first failure prints the failures
  * and exactly one `reproduce: npm run sim:raft -- --seed N ...` line and exits 1.
  */
 import process from "node:process";
 import { type RaftDefect, raftDefects } from "../../core/raft/raft-node.js";
-import { describeRaftScenario, type RaftScenarioOverrides, runRaftScenario } from "./scenario.js";
+import {
+  describeRaftScenario,
+  type RaftScenarioOverrides,
+  type RaftSchedule,
+  raftSchedules,
+  runRaftScenario,
+} from "./scenario.js";
 
 interface CliOptions {
   readonly seeds: readonly number[];
   readonly nodeCount: number | null;
   readonly faultMs: number | null;
   readonly defect: RaftDefect;
+  readonly schedule: RaftSchedule;
   readonly verbose: boolean;
   readonly keepGoing: boolean;
 }
 
 const usage =
   "usage: run.js [--seeds N [--first S]] | [--seed S] [--nodes 3|5] [--fault-ms N]" +
-  ` [--defect ${raftDefects.join("|")}] [--keep-going] [--verbose]`;
+  ` [--defect ${raftDefects.join("|")}] [--schedule ${raftSchedules.join("|")}]` +
+  " [--keep-going] [--verbose]";
 
 function parseInteger(flag: string, text: string | undefined): number {
   const value = Number(text);
@@ -43,6 +53,7 @@ function parseArguments(argv: readonly string[]): CliOptions {
   let nodeCount: number | null = null;
   let faultMs: number | null = null;
   let defect: RaftDefect = "none";
+  let schedule: RaftSchedule = "nemesis";
   let verbose = false;
   let keepGoing = false;
   for (let index = 0; index < argv.length; index++) {
@@ -71,6 +82,13 @@ function parseArguments(argv: readonly string[]): CliOptions {
         defect = match;
         break;
       }
+      case "--schedule": {
+        const value = argv[++index];
+        const match = raftSchedules.find((candidate) => candidate === value);
+        if (match === undefined) throw new Error(`--schedule: unknown ${value}\n${usage}`);
+        schedule = match;
+        break;
+      }
       case "--verbose":
         verbose = true;
         break;
@@ -86,13 +104,14 @@ function parseArguments(argv: readonly string[]): CliOptions {
     }
   }
   const seeds = single !== null ? [single] : Array.from({ length: count }, (_, i) => first + i);
-  return { seeds, nodeCount, faultMs, defect, verbose, keepGoing };
+  return { seeds, nodeCount, faultMs, defect, schedule, verbose, keepGoing };
 }
 
 function main(): number {
   const cli = parseArguments(process.argv.slice(2));
   const overrides: RaftScenarioOverrides = {
     defect: cli.defect,
+    schedule: cli.schedule,
     keepTrace: cli.verbose,
     ...(cli.nodeCount === null ? {} : { nodeCount: cli.nodeCount }),
     ...(cli.faultMs === null ? {} : { faultMs: cli.faultMs }),
@@ -101,6 +120,7 @@ function main(): number {
     ...(cli.nodeCount === null ? [] : [`--nodes ${cli.nodeCount}`]),
     ...(cli.faultMs === null ? [] : [`--fault-ms ${cli.faultMs}`]),
     ...(cli.defect === "none" ? [] : [`--defect ${cli.defect}`]),
+    ...(cli.schedule === "nemesis" ? [] : [`--schedule ${cli.schedule}`]),
   ]
     .map((flag) => ` ${flag}`)
     .join("");
@@ -115,7 +135,9 @@ function main(): number {
       `${result.failures.length === 0 ? "ok  " : "FAIL"} ${describeRaftScenario(result.options)}` +
         ` steps=${s.steps} crashes=${s.crashes} leaders=${s.leaders} proposals=${s.proposals}` +
         ` acked=${s.acknowledged} committed=${s.committedIndex}` +
-        ` liveness=${s.livenessMs === null ? "-" : `${s.livenessMs}ms`} digest=${result.digest}`,
+        ` reads=${s.readsConfirmed}/${s.reads}` +
+        ` liveness=${s.livenessMs === null ? "-" : `${s.livenessMs}ms`}` +
+        `${s.schedulePhase === null ? "" : ` phase=${s.schedulePhase}`} digest=${result.digest}`,
     );
     if (result.failures.length === 0) {
       passed++;

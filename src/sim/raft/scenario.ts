@@ -11,6 +11,7 @@
  * - State Machine Safety: no two nodes ever commit or apply different entries at one index;
  * - Leader Completeness: an entry known committed while some node was in term T is in the
  *   log of every leader of a later term.
+ * - ReadIndex: a confirmed read's index is at least every index committed before it was asked.
  * At the end, after a heal (every node up, no partition): liveness (a leader is elected and
  * commits a fresh command on every node within `livenessBoundMs`), and every acknowledged
  * proposal (applied at its proposer) is applied exactly once on every replica.
@@ -37,12 +38,22 @@ export interface RaftScenarioOverrides {
   /** Length of the fault phase (virtual ms). Default 8000. */
   readonly faultMs?: number;
   readonly keepTrace?: boolean;
+  /**
+   * `nemesis` (default): random faults. `figure8`: a scripted schedule that drives 5 nodes
+   * through the paper's Figure 8 sequence (see `runFigure8Schedule`), which random faults
+   * practically never hit; with the `commit-previous-term` defect it must fail.
+   */
+  readonly schedule?: RaftSchedule;
 }
+
+export type RaftSchedule = "nemesis" | "figure8";
+export const raftSchedules: readonly RaftSchedule[] = ["nemesis", "figure8"];
 
 export interface RaftScenarioOptions {
   readonly seed: number;
   readonly nodeCount: number;
   readonly defect: RaftDefect;
+  readonly schedule: RaftSchedule;
   readonly tickIntervalMs: number;
   readonly config: Partial<RaftConfig>;
   readonly network: SimNetworkConfig;
@@ -67,6 +78,11 @@ export interface RaftScenarioSummary {
   readonly leaders: number;
   readonly crashes: number;
   readonly livenessMs: number | null;
+  /** ReadIndex requests the workload issued, and how many were confirmed. */
+  readonly reads: number;
+  readonly readsConfirmed: number;
+  /** figure8 schedule: the last step it reached ("done" when the whole sequence ran). */
+  readonly schedulePhase: string | null;
 }
 
 export interface RaftScenarioResult {
@@ -92,14 +108,22 @@ export function raftScenarioOptions(
   overrides: RaftScenarioOverrides = {},
 ): RaftScenarioOptions {
   const draw = prngFromSeed(seed ^ 0x5eed);
-  const nodeCount = overrides.nodeCount ?? draw.pick([3, 5]);
+  const schedule = overrides.schedule ?? "nemesis";
+  const figure8 = schedule === "figure8";
+  const nodeCount = figure8 ? 5 : (overrides.nodeCount ?? draw.pick([3, 5]));
   return {
     seed,
     nodeCount,
     defect: overrides.defect ?? "none",
+    schedule,
     tickIntervalMs: 10,
-    config: { electionTicks: 10, heartbeatTicks: 2, entriesPerAppendMax: 16 },
-    network: raftSimNetwork,
+    // figure8: one entry per append, so an old-term entry can reach a follower without the
+    // new leader's no-op right behind it (the state Figure 8 (c) needs).
+    config: { electionTicks: 10, heartbeatTicks: 2, entriesPerAppendMax: figure8 ? 1 : 16 },
+    // figure8: jitter (reordering) but no loss or duplication, so the script's steps happen.
+    network: figure8
+      ? { ...raftSimNetwork, lossProbability: 0, duplicationProbability: 0 }
+      : raftSimNetwork,
     nemesis: {
       ...nemesisDefaults,
       faultIntervalMsMean: draw.pick([150, 300, 600]),
@@ -118,6 +142,7 @@ export function describeRaftScenario(options: RaftScenarioOptions): string {
   return [
     `seed=${options.seed}`,
     `nodes=${options.nodeCount}`,
+    ...(options.schedule === "nemesis" ? [] : [`schedule=${options.schedule}`]),
     `faults=${options.faultMs / 1000}s every~${options.nemesis.faultIntervalMsMean}ms`,
     `propose-every~${options.proposalIntervalMsMean}ms`,
     `loss=${options.network.lossProbability} dup=${options.network.duplicationProbability}`,
@@ -148,12 +173,15 @@ export function describeRaftMessage(message: RaftMessage): string {
       return `heartbeat t${message.term} commit=${message.commit}`;
     case "heartbeat-response":
       return `heartbeat-ok t${message.term}`;
+    case "timeout-now":
+      return `timeout-now t${message.term}`;
     default:
       return assertNever(message);
   }
 }
 
 function describeRaftEvent(event: RaftEvent): string {
+  if (event.type === "read") return `read ${textDecoder.decode(event.context)} at ${event.index}`;
   return `apply ${event.index}@${event.term} ${textDecoder.decode(event.data)}`;
 }
 
@@ -190,6 +218,13 @@ class RaftChecker {
   /** node → incarnation → applied commands in order. */
   readonly appliedBy = new Map<NodeId, { incarnation: number; commands: Map<string, number> }>();
   readonly proposals = new Map<string, Proposal>();
+  /** ReadIndex requests by context: who asked, and the highest index committed by then. */
+  readonly reads = new Map<
+    string,
+    { nodeId: NodeId; incarnation: number; floor: number; confirmed: boolean }
+  >();
+  /** Highest index any node has been seen to commit. */
+  maxCommitted = 0;
 
   constructor(readonly simulator: Simulator<RaftMessage, RaftEvent, RaftCore>) {}
 
@@ -240,6 +275,7 @@ class RaftChecker {
       if (known === undefined) {
         const committed = { term: entry.term, key: entryKey(entry), observedTerm: node.term };
         this.committed.set(index, committed);
+        this.maxCommitted = Math.max(this.maxCommitted, index);
         this.#checkLeadersHave(index, committed);
       } else if (known.term !== entry.term || known.key !== entryKey(entry)) {
         this.fail(
@@ -287,8 +323,39 @@ class RaftChecker {
     }
   }
 
+  /**
+   * ReadIndex linearizability (thesis §6.4): a confirmed read's index is at least every index
+   * committed anywhere before the read was issued, so serving it after applying that index
+   * sees every write that completed before it. A deposed leader answering from its stale
+   * commit index would fail here.
+   */
+  #onRead(record: EventRecord<RaftEvent>, event: Extract<RaftEvent, { type: "read" }>): void {
+    const context = textDecoder.decode(event.context);
+    const read = this.reads.get(context);
+    if (
+      read === undefined ||
+      read.nodeId !== record.nodeId ||
+      read.incarnation !== record.incarnation
+    ) {
+      this.fail(`read index: ${record.nodeId} confirmed ${context}, which it was never asked`);
+      return;
+    }
+    if (read.confirmed) this.fail(`read index: ${context} confirmed twice`);
+    read.confirmed = true;
+    if (event.index < read.floor) {
+      this.fail(
+        `read index: ${record.nodeId} confirmed ${context} at ${event.index}, but ${read.floor} ` +
+          `was committed before it was asked (stale read, at ${this.simulator.nowMs} ms)`,
+      );
+    }
+  }
+
   onEvent(record: EventRecord<RaftEvent>): void {
     const { event, nodeId } = record;
+    if (event.type === "read") {
+      this.#onRead(record, event);
+      return;
+    }
     const command = textDecoder.decode(event.data);
     const known = this.#applied.get(event.index);
     if (known === undefined) this.#applied.set(event.index, command);
@@ -365,6 +432,23 @@ export function runRaftScenario(
     });
     return true;
   };
+  let readCount = 0;
+  const readIndex = (nodeId: NodeId): void => {
+    const context = `r${++readCount}`;
+    // Registered first: a read may be confirmed within this very input's output.
+    checker.reads.set(context, {
+      nodeId,
+      incarnation: simulator.incarnation(nodeId),
+      floor: checker.maxCommitted,
+      confirmed: false,
+    });
+    const result = simulator.withCore(
+      nodeId,
+      (core) => core.readIndex(textEncoder.encode(context)),
+      `read-index ${context}`,
+    );
+    if (!result.ok) checker.reads.delete(context);
+  };
   const leaders = (): NodeId[] =>
     nodeIds.filter(
       (nodeId) =>
@@ -380,16 +464,27 @@ export function runRaftScenario(
       const current = leaders();
       // Mostly the (or a) leader; sometimes anyone, to exercise NotLeader.
       const pool = current.length > 0 && prng.chance(0.9) ? current : up;
-      if (pool.length > 0) propose(prng.pick(pool));
+      // A quarter of the requests are linearizable reads (ReadIndex), the rest writes.
+      if (pool.length > 0) {
+        const nodeId = prng.pick(pool);
+        if (prng.chance(0.25)) readIndex(nodeId);
+        else propose(nodeId);
+      }
       scheduleWorkload(prng, untilMs);
     });
   };
 
+  let schedulePhase: string | null = null;
   try {
     const faultEndMs = options.faultMs;
-    nemesis.runFaultPhase(faultEndMs);
-    scheduleWorkload(workloadPrng, faultEndMs);
-    simulator.runUntil(faultEndMs);
+    if (options.schedule === "figure8") {
+      schedulePhase = runFigure8Schedule(simulator, propose, workloadPrng, faultEndMs);
+      nemesis.healAll();
+    } else {
+      nemesis.runFaultPhase(faultEndMs);
+      scheduleWorkload(workloadPrng, faultEndMs);
+      simulator.runUntil(faultEndMs);
+    }
     // Liveness: after the heal, a leader commits a fresh command on every node in time.
     const healedMs = simulator.nowMs;
     const deadlineMs = healedMs + options.livenessBoundMs;
@@ -462,6 +557,115 @@ export function runRaftScenario(
       leaders: checker.leaderByTerm.size,
       crashes: simulator.crashes,
       livenessMs,
+      reads: checker.reads.size,
+      readsConfirmed: [...checker.reads.values()].filter((read) => read.confirmed).length,
+      schedulePhase,
     },
   };
+}
+
+type RaftSimulator = Simulator<RaftMessage, RaftEvent, RaftCore>;
+
+/**
+ * The Figure 8 sequence (paper §5.4.2) on 5 nodes, driven by partitions and crashes that
+ * react to the cores' state (roles are whoever the seed's elections pick):
+ *   1. leader L, cut off with one follower A, writes i@t to A only; L crashes;
+ *   2. among the other three, D wins term t' > t and writes its no-op i@t' to itself only
+ *      (isolated at once); D crashes;
+ *   3. L restarts; L or A (X) wins term t'' and copies i@t to one more node Y, so a majority
+ *      (X, its partner, Y) holds i@t; X is cut off the moment it knows that (before its own i+1@t'' spreads to Y)
+ *      and X and its partner crash;
+ *   4. D restarts with the last two nodes (Y, W): its last term t' beats theirs, it wins and
+ *      overwrites index i with i@t'.
+ * Correct Raft never commits i@t in step 3 (it is not of the current term), so step 4 is
+ * legal; with `commit-previous-term` X commits it and step 4 violates State Machine Safety
+ * or Leader Completeness. Returns the last phase reached (a seed whose elections went
+ * another way stops early and only the usual checks apply).
+ */
+function runFigure8Schedule(
+  simulator: RaftSimulator,
+  propose: (nodeId: NodeId) => boolean,
+  prng: Prng,
+  deadlineMs: number,
+): string {
+  const ids = simulator.nodeIds;
+  const node = (id: NodeId) =>
+    simulator.isUp(id) ? simulator.inspect(id, (core) => core.node) : null;
+  const until = (condition: () => boolean, budgetMs: number): boolean =>
+    simulator.runUntilCondition(condition, Math.min(deadlineMs, simulator.nowMs + budgetMs));
+  const leaderAmong = (group: readonly NodeId[], termAbove: number): NodeId | undefined =>
+    group.find((id) => {
+      const n = node(id);
+      return n !== null && n.role === "leader" && n.term > termAbove;
+    });
+
+  // 0. A settled leader: its no-op committed and every node's log as long as its own.
+  let leader: NodeId | undefined;
+  const settled = () => {
+    leader = leaderAmong(ids, 0);
+    const l = leader === undefined ? null : node(leader);
+    if (l === null || l.log.term(l.log.committed) !== l.term) return false;
+    return ids.every((id) => node(id)?.log.lastIndex() === l.log.lastIndex());
+  };
+  if (!until(settled, 3_000) || leader === undefined) return "no-settled-leader";
+  const l = leader;
+  const followers = ids.filter((id) => id !== l);
+  const a = prng.pick(followers);
+  const rest = followers.filter((id) => id !== a);
+
+  // 1. i@t reaches A only.
+  simulator.partition([[l, a], rest]);
+  if (!propose(l)) return "propose-refused";
+  const lNode = node(l)!;
+  const index = lNode.log.lastIndex();
+  const term = lNode.term;
+  if (!until(() => node(a)?.log.term(index) === term, 500)) return "a-missed-entry";
+  simulator.crash(l);
+
+  // 2. D wins among the rest and writes i@t' to itself only.
+  simulator.partition([[a], rest, [l]]);
+  if (!until(() => leaderAmong(rest, term) !== undefined, 3_000)) return "no-rival-leader";
+  const rival = leaderAmong(rest, term)!;
+  const rivalTerm = node(rival)!.term;
+  simulator.partition([[a], [rival], rest.filter((id) => id !== rival), [l]]);
+  if (node(rival)!.log.term(index) !== rivalTerm) return "rival-log-unexpected";
+  simulator.runUntil(simulator.nowMs + 30);
+  if (!simulator.isUp(rival)) return "rival-down";
+  simulator.crash(rival);
+
+  // 3. L or A (X) wins and gets i@t onto a third node Y.
+  simulator.restart(l);
+  const others = rest.filter((id) => id !== rival);
+  simulator.partition([[l, a, ...others], [rival]]);
+  let x: NodeId | undefined;
+  let y: NodeId | undefined;
+  const spread = () => {
+    x = leaderAmong([l, a], rivalTerm);
+    const xNode = x === undefined ? null : node(x);
+    if (xNode === null) return false;
+    const partnerOf = x === l ? a : l;
+    if ((xNode.progressOf(partnerOf)?.match ?? 0) < index) return false; // majority needs it
+    y = others.find((id) => (xNode.progressOf(id)?.match ?? 0) >= index);
+    return y !== undefined;
+  };
+  if (!until(spread, 3_000) || x === undefined || y === undefined)
+    return "no-majority-for-old-entry";
+  const holder = x;
+  const third = y;
+  if (node(third)!.log.lastIndex() !== index) return "third-got-new-entry"; // legitimately committed
+  const partner = holder === l ? a : l;
+  for (const id of [holder, partner]) if (simulator.isUp(id)) simulator.crash(id);
+
+  // 4. D comes back with Y and W and overwrites index i.
+  simulator.restart(rival);
+  simulator.partition([
+    [rival, ...others],
+    [holder, partner],
+  ]);
+  const rivalCommits = () => {
+    const dNode = node(rival);
+    return dNode !== null && dNode.role === "leader" && dNode.log.committed >= index;
+  };
+  if (!until(rivalCommits, 3_000)) return "rival-did-not-commit";
+  return "done";
 }
