@@ -10,8 +10,9 @@
  * accepts no input between `ready()` and `advance()`.
  *
  * Any node accepts a command: a follower forwards it to the leader, which answers once the
- * command is applied. Reads go through the log too (a "get" command), so they are
- * linearizable without ReadIndex; switching them to ReadIndex is the next step.
+ * command is applied. Reads ("get") are linearizable without a log write: the leader asks the
+ * core for a ReadIndex (confirmed by a quorum's heartbeat answers) and answers once it has
+ * applied up to that index (thesis §6.4).
  */
 import { randomUUID } from "node:crypto";
 import path from "node:path";
@@ -55,6 +56,15 @@ const inputQueueMax = 10_000;
 /** Commands awaiting their entry's application, beyond which proposals fail with Overloaded. */
 const pendingCommandsMax = 10_000;
 
+interface PendingRead {
+  readonly key: string;
+  readonly resolve: (result: RegisterResult) => void;
+  readonly reject: (error: BrigadeError) => void;
+  readonly timer: NodeJS.Timeout;
+  /** Set once the core confirmed the read: answer when applied reaches it. */
+  index: number | null;
+}
+
 interface PendingCommand {
   readonly ticket: ProposalTicket;
   readonly requestId: string;
@@ -90,6 +100,8 @@ export class RaftDriver {
   private wal: WriteAheadLog | null = null;
   private readonly register = new RegisterStateMachine();
   private readonly pending = new Map<number, PendingCommand>();
+  private readonly reads = new Map<string, PendingRead>();
+  private appliedIndex = 0;
   private readonly queue: Array<() => void> = [];
   private processing = false;
   private timer: NodeJS.Timeout | null = null;
@@ -170,8 +182,10 @@ export class RaftDriver {
         timeoutMs,
       })) as RegisterResult;
     }
-    if (this.pending.size >= pendingCommandsMax)
-      throw new BrigadeError("QueueFull", `${this.pending.size} commands already in flight`);
+    const inFlight = this.pending.size + this.reads.size;
+    if (inFlight >= pendingCommandsMax)
+      throw new BrigadeError("QueueFull", `${inFlight} commands already in flight`);
+    if (command.op === "get") return this.read(node, command.key, command.requestId, timeoutMs);
     return new Promise<RegisterResult>((resolve, reject) => {
       this.input(() => {
         const result = node.propose(encodeCommand(command));
@@ -217,6 +231,54 @@ export class RaftDriver {
     });
   }
 
+  /** A linearizable read without a log write (ReadIndex). */
+  private read(
+    node: RaftNode,
+    key: string,
+    requestId: string,
+    timeoutMs: number,
+  ): Promise<RegisterResult> {
+    return new Promise<RegisterResult>((resolve, reject) => {
+      this.input(() => {
+        if (this.reads.has(requestId)) {
+          reject(
+            new BrigadeError(
+              "InvalidArgument",
+              `a read with request id ${requestId} is already in flight`,
+            ),
+          );
+          return;
+        }
+        const result = node.readIndex(Buffer.from(requestId, "utf8"));
+        if (!result.ok) {
+          const code = result.error.code === "ReadIndexQueueFull" ? "QueueFull" : "Unavailable";
+          reject(new BrigadeError(code, `read not served: ${result.error.code}`));
+          return;
+        }
+        const timer = setTimeout(() => {
+          this.reads.delete(requestId);
+          reject(
+            new BrigadeError(
+              "DeadlineExceeded",
+              `read not confirmed within ${timeoutMs} ms (leadership may have moved)`,
+            ),
+          );
+        }, timeoutMs);
+        this.reads.set(requestId, { key, resolve, reject, timer, index: null });
+      });
+    });
+  }
+
+  /** Answers the confirmed reads whose index has been applied. */
+  private answerReads(): void {
+    for (const [requestId, read] of this.reads) {
+      if (read.index === null || read.index > this.appliedIndex) continue;
+      this.reads.delete(requestId);
+      clearTimeout(read.timer);
+      read.resolve({ ok: true, value: this.register.read(read.key), index: read.index });
+    }
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
@@ -225,6 +287,11 @@ export class RaftDriver {
       command.reject(new BrigadeError("Unavailable", "node stopping"));
     }
     this.pending.clear();
+    for (const read of this.reads.values()) {
+      clearTimeout(read.timer);
+      read.reject(new BrigadeError("Unavailable", "node stopping"));
+    }
+    this.reads.clear();
     while (this.processing) await new Promise((resolve) => setTimeout(resolve, 5));
     await this.wal?.close();
   }
@@ -298,6 +365,12 @@ export class RaftDriver {
         }
         // 3. Apply, then answer the commands waiting for these entries.
         for (const entry of ready.committedEntries) this.applyEntry(entry);
+        // 4. Reads the core confirmed: answer each once its index is applied.
+        for (const state of ready.readStates) {
+          const read = this.reads.get(Buffer.from(state.context).toString("utf8"));
+          if (read !== undefined) read.index = state.index;
+        }
+        this.answerReads();
         node.advance();
       }
     } catch (error) {
@@ -311,6 +384,7 @@ export class RaftDriver {
 
   private applyEntry(entry: Entry): void {
     this.stats.applied++;
+    this.appliedIndex = entry.index;
     const waiting = this.pending.get(entry.index);
     if (entry.kind === "noop") {
       if (waiting !== undefined) this.failOverwritten(waiting);

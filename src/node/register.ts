@@ -65,6 +65,11 @@ export class RegisterStateMachine {
   private readonly values = new Map<string, string>();
   private readonly results = new Map<string, RegisterResult>();
 
+  /** The current value of `key` (for reads served through ReadIndex). */
+  read(key: string): string | null {
+    return this.values.get(key) ?? null;
+  }
+
   /** Applies one committed command; malformed log data is applied as a failed no-op (deterministically). */
   apply(index: number, data: Uint8Array): { requestId: string | null; result: RegisterResult } {
     let command: RegisterCommand;
