@@ -5,32 +5,18 @@
 // the supervisor stops every node and exits 0. Method: the real CLI (`brigade up`,
 // `brigade local`, `brigade fault`, `brigade ping`, `brigade status`) against child processes.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import {
-  CliProcess,
-  getJson,
-  isProcessAlive,
-  runCli,
-  temporaryDirectory,
-  waitFor,
-} from "../testkit/index.js";
+import { getJson, isProcessAlive, LocalCluster, runCli, waitFor } from "../testkit/index.js";
 import type { ManagedNodeInfo } from "./supervisor.js";
 
-const directory = temporaryDirectory();
-const dir = path.join(directory.path, "cluster");
+let cluster: LocalCluster;
+
 // Short idle timeout so silent links are noticed quickly; inherited by the nodes through the environment.
 const env = { BRIGADE_IDLE_TIMEOUT_MS: "1000" };
-let up: CliProcess;
-let nodes: ManagedNodeInfo[] = [];
-const nodePids = new Set<number>();
 
-function api(id: string): string {
-  const node = nodes.find((candidate) => candidate.id === id);
-  assert.ok(node, `no node ${id}`);
-  return node.api;
-}
+const api = (id: string): string => cluster.api(id);
 
 async function connectedPeers(id: string): Promise<string[]> {
   const { body } = await getJson(`http://${api(id)}/v1/status`);
@@ -42,26 +28,11 @@ async function cli(...args: string[]) {
 }
 
 before(async () => {
-  up = new CliProcess(["up", "--nodes", "3", "--dir", dir, "--quiet"], { env });
-  const file = path.join(dir, "supervisor.json");
-  nodes = await waitFor(
-    "all three nodes running",
-    () => {
-      if (!existsSync(file)) return null;
-      const state = JSON.parse(readFileSync(file, "utf8")) as { nodes: ManagedNodeInfo[] };
-      return state.nodes.length === 3 && state.nodes.every((node) => node.state === "running")
-        ? state.nodes
-        : null;
-    },
-    30_000,
-  );
-  for (const node of nodes) if (node.pid) nodePids.add(node.pid);
+  cluster = await LocalCluster.start({ nodes: 3, env });
 });
 
 after(async () => {
-  await up?.stop("SIGKILL");
-  for (const pid of nodePids) if (isProcessAlive(pid)) process.kill(pid, "SIGKILL");
-  directory.remove();
+  await cluster?.stop();
 });
 
 describe("brigade up: a real three-node cluster", () => {
@@ -135,14 +106,14 @@ describe("brigade up: a real three-node cluster", () => {
   });
 
   it("the supervisor partitions two nodes symmetrically and heals every node", async () => {
-    assert.equal((await cli("local", "partition", "n1", "n2", "--dir", dir)).code, 0);
+    assert.equal((await cli("local", "partition", "n1", "n2", "--dir", cluster.dir)).code, 0);
     await waitFor(
       "n1 and n2 to lose each other",
       async () =>
         !(await connectedPeers("n1")).includes("n2") &&
         !(await connectedPeers("n2")).includes("n1"),
     );
-    assert.equal((await cli("local", "heal", "--dir", dir)).code, 0);
+    assert.equal((await cli("local", "heal", "--dir", cluster.dir)).code, 0);
     await waitFor(
       "n1 and n2 reconnected",
       async () =>
@@ -155,14 +126,14 @@ describe("brigade up: a real three-node cluster", () => {
   });
 
   it("a paused node is noticed by the others and comes back on resume", async () => {
-    assert.equal((await cli("local", "pause", "n3", "--dir", dir)).code, 0);
+    assert.equal((await cli("local", "pause", "n3", "--dir", cluster.dir)).code, 0);
     await waitFor(
       "n1 and n2 to notice n3 is silent",
       async () =>
         !(await connectedPeers("n1")).includes("n3") &&
         !(await connectedPeers("n2")).includes("n3"),
     );
-    assert.equal((await cli("local", "resume", "n3", "--dir", dir)).code, 0);
+    assert.equal((await cli("local", "resume", "n3", "--dir", cluster.dir)).code, 0);
     await waitFor(
       "n3 back everywhere",
       async () =>
@@ -171,7 +142,7 @@ describe("brigade up: a real three-node cluster", () => {
   });
 
   it("SIGKILL of one node: the other two notice and keep serving", async () => {
-    const killed = await cli("local", "kill", "n2", "--json", "--dir", dir);
+    const killed = await cli("local", "kill", "n2", "--json", "--dir", cluster.dir);
     assert.equal(killed.code, 0, killed.stderr);
     const info = JSON.parse(killed.stdout) as ManagedNodeInfo;
     assert.equal(info.state, "exited");
@@ -199,21 +170,21 @@ describe("brigade up: a real three-node cluster", () => {
   });
 
   it("a restarted node rejoins with its data directory", async () => {
-    const restarted = await cli("local", "restart", "n2", "--json", "--dir", dir);
+    const restarted = await cli("local", "restart", "n2", "--json", "--dir", cluster.dir);
     assert.equal(restarted.code, 0, restarted.stderr);
     const info = JSON.parse(restarted.stdout) as ManagedNodeInfo;
-    if (info.pid) nodePids.add(info.pid);
+    cluster.track(info.pid);
     for (const id of ["n1", "n3"])
       await waitFor(`${id} sees n2 again`, async () => (await connectedPeers(id)).includes("n2"));
     assert.deepEqual(await connectedPeers("n2"), ["n1", "n3"]);
   });
 
   it("SIGTERM to the supervisor stops every node and exits 0", async () => {
-    const listed = await cli("local", "list", "--json", "--dir", dir);
+    const listed = await cli("local", "list", "--json", "--dir", cluster.dir);
     const pids = (JSON.parse(listed.stdout) as ManagedNodeInfo[]).map((node) => node.pid as number);
-    const result = await up.stop("SIGTERM");
-    assert.equal(result.code, 0, up.output);
+    const result = await cluster.up.stop("SIGTERM");
+    assert.equal(result.code, 0, cluster.up.output);
     for (const pid of pids) assert.equal(isProcessAlive(pid), false, `node pid ${pid} still alive`);
-    assert.equal(existsSync(path.join(dir, "supervisor.json")), false);
+    assert.equal(existsSync(path.join(cluster.dir, "supervisor.json")), false);
   });
 });

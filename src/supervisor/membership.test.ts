@@ -6,23 +6,14 @@
 // input is dropped and counted without a crash. Method: the real CLI and UDP datagrams.
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
-import { existsSync, readFileSync } from "node:fs";
-import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { MemberView } from "../node/discovery.js";
-import {
-  CliProcess,
-  getJson,
-  isProcessAlive,
-  runCli,
-  temporaryDirectory,
-  waitFor,
-} from "../testkit/index.js";
+import { getJson, LocalCluster, runCli, waitFor } from "../testkit/index.js";
 import { encodeDatagram } from "../transport/datagram.js";
 import type { ManagedNodeInfo } from "./supervisor.js";
 
-const directory = temporaryDirectory();
-const dir = path.join(directory.path, "cluster");
+let cluster: LocalCluster;
+
 // Faster probing than the local profile's default, inherited by every node through the environment.
 const probeIntervalMs = 500;
 const env = { BRIGADE_PROBE_INTERVAL_MS: String(probeIntervalMs), BRIGADE_PROBE_TIMEOUT_MS: "200" };
@@ -33,15 +24,8 @@ const env = { BRIGADE_PROBE_INTERVAL_MS: String(probeIntervalMs), BRIGADE_PROBE_
  */
 const detectionBoundMs = 25_000;
 const ids = ["n1", "n2", "n3", "n4", "n5"];
-let up: CliProcess;
-let nodes: ManagedNodeInfo[] = [];
-const nodePids = new Set<number>();
 
-function node(id: string): ManagedNodeInfo {
-  const found = nodes.find((candidate) => candidate.id === id);
-  assert.ok(found, `no node ${id}`);
-  return found;
-}
+const node = (id: string): ManagedNodeInfo => cluster.node(id);
 
 async function members(id: string): Promise<MemberView[]> {
   return (await getJson(`http://${node(id).api}/v1/members`)).body as MemberView[];
@@ -57,27 +41,11 @@ async function everyoneSees(subject: string, state: string, observers: string[])
 }
 
 before(async () => {
-  up = new CliProcess(["up", "--nodes", "5", "--dir", dir, "--quiet"], { env });
-  const file = path.join(dir, "supervisor.json");
-  nodes = await waitFor(
-    "five nodes running",
-    () => {
-      if (!existsSync(file)) return null;
-      const state = JSON.parse(readFileSync(file, "utf8")) as { nodes: ManagedNodeInfo[] };
-      return state.nodes.length === 5 &&
-        state.nodes.every((candidate) => candidate.state === "running")
-        ? state.nodes
-        : null;
-    },
-    30_000,
-  );
-  for (const started of nodes) if (started.pid) nodePids.add(started.pid);
+  cluster = await LocalCluster.start({ nodes: 5, env });
 });
 
 after(async () => {
-  await up?.stop("SIGKILL");
-  for (const pid of nodePids) if (isProcessAlive(pid)) process.kill(pid, "SIGKILL");
-  directory.remove();
+  await cluster?.stop();
 });
 
 describe("membership with real processes (brigade up --nodes 5)", () => {
@@ -198,7 +166,7 @@ describe("membership with real processes (brigade up --nodes 5)", () => {
 
   it("SIGKILL: every other node declares the node dead within the bound", async () => {
     const started = Date.now();
-    assert.equal((await runCli(["local", "kill", "n4", "--dir", dir])).code, 0);
+    assert.equal((await runCli(["local", "kill", "n4", "--dir", cluster.dir])).code, 0);
     const observers = ids.filter((id) => id !== "n4");
     await waitFor(
       "n4 dead everywhere",
@@ -211,7 +179,7 @@ describe("membership with real processes (brigade up --nodes 5)", () => {
   });
 
   it("SIGSTOP past the bound: suspected, then dead; SIGCONT: it refutes and is alive everywhere", async () => {
-    assert.equal((await runCli(["local", "pause", "n5", "--dir", dir])).code, 0);
+    assert.equal((await runCli(["local", "pause", "n5", "--dir", cluster.dir])).code, 0);
     const observers = ["n1", "n2", "n3"];
     const seen = new Set<string>();
     await waitFor(
@@ -229,7 +197,7 @@ describe("membership with real processes (brigade up --nodes 5)", () => {
       `n1 went through ${[...seen].join(", ")} without suspecting first`,
     );
     const before = (await members("n1")).find((member) => member.id === "n5")?.incarnation ?? 0;
-    assert.equal((await runCli(["local", "resume", "n5", "--dir", dir])).code, 0);
+    assert.equal((await runCli(["local", "resume", "n5", "--dir", cluster.dir])).code, 0);
     await waitFor(
       "n5 alive everywhere again",
       () => everyoneSees("n5", "alive", observers),
@@ -241,10 +209,10 @@ describe("membership with real processes (brigade up --nodes 5)", () => {
   });
 
   it("a killed node restarted with its id and data directory rejoins", async () => {
-    const restarted = await runCli(["local", "restart", "n4", "--json", "--dir", dir]);
+    const restarted = await runCli(["local", "restart", "n4", "--json", "--dir", cluster.dir]);
     assert.equal(restarted.code, 0, restarted.stderr);
     const info = JSON.parse(restarted.stdout) as ManagedNodeInfo;
-    if (info.pid) nodePids.add(info.pid);
+    cluster.track(info.pid);
     await waitFor(
       "n4 alive everywhere",
       () => everyoneSees("n4", "alive", ids),
@@ -258,7 +226,7 @@ describe("membership with real processes (brigade up --nodes 5)", () => {
   });
 
   it("a graceful stop is seen as left, not dead", async () => {
-    assert.equal((await runCli(["local", "stop", "n3", "--dir", dir])).code, 0);
+    assert.equal((await runCli(["local", "stop", "n3", "--dir", cluster.dir])).code, 0);
     await waitFor(
       "n3 left everywhere",
       () => everyoneSees("n3", "left", ["n1", "n2", "n4", "n5"]),

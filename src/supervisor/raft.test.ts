@@ -4,26 +4,14 @@
 // data directory catches up from the log. Method: `brigade up --nodes 3`, concurrent HTTP
 // clients incrementing a counter through every node, SIGKILL through `brigade local`.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import {
-  CliProcess,
-  getJson,
-  isProcessAlive,
-  runCli,
-  temporaryDirectory,
-  waitFor,
-} from "../testkit/index.js";
+import { getJson, LocalCluster, runCli, waitFor } from "../testkit/index.js";
 import type { ManagedNodeInfo } from "./supervisor.js";
 
-const directory = temporaryDirectory();
-const dir = path.join(directory.path, "cluster");
+let cluster: LocalCluster;
+
 /** The default tick (100 ms) × electionTicks (10) × 2: the longest randomized election timeout. */
 const electionTimeoutMaxMs = 2_000;
-let up: CliProcess;
-let nodes: ManagedNodeInfo[] = [];
-const nodePids = new Set<number>();
 
 interface RaftStatus {
   role: string;
@@ -33,7 +21,7 @@ interface RaftStatus {
   applied: number;
 }
 
-const api = (id: string) => (nodes.find((node) => node.id === id) as ManagedNodeInfo).api;
+const api = (id: string): string => cluster.api(id);
 const raftStatus = async (id: string) =>
   (await getJson(`http://${api(id)}/v1/raft`)).body as RaftStatus;
 
@@ -70,26 +58,11 @@ async function increment(
 }
 
 before(async () => {
-  up = new CliProcess(["up", "--nodes", "3", "--dir", dir, "--quiet"]);
-  const file = path.join(dir, "supervisor.json");
-  nodes = await waitFor(
-    "three nodes running",
-    () => {
-      if (!existsSync(file)) return null;
-      const state = JSON.parse(readFileSync(file, "utf8")) as { nodes: ManagedNodeInfo[] };
-      return state.nodes.length === 3 && state.nodes.every((node) => node.state === "running")
-        ? state.nodes
-        : null;
-    },
-    30_000,
-  );
-  for (const node of nodes) if (node.pid) nodePids.add(node.pid);
+  cluster = await LocalCluster.start({ nodes: 3 });
 });
 
 after(async () => {
-  await up?.stop("SIGKILL");
-  for (const pid of nodePids) if (isProcessAlive(pid)) process.kill(pid, "SIGKILL");
-  directory.remove();
+  await cluster?.stop();
 });
 
 describe("raft with real processes (brigade up --nodes 3)", () => {
@@ -128,7 +101,7 @@ describe("raft with real processes (brigade up --nodes 3)", () => {
     });
     await waitFor("some load before the kill", () => acknowledged.length >= 20);
     const killedAt = Date.now();
-    assert.equal((await runCli(["local", "kill", killed, "--dir", dir])).code, 0);
+    assert.equal((await runCli(["local", "kill", killed, "--dir", cluster.dir])).code, 0);
     const before = acknowledged.length;
     await waitFor(
       "a commit under a new leader",
@@ -158,10 +131,10 @@ describe("raft with real processes (brigade up --nodes 3)", () => {
   });
 
   it("the killed node, restarted with its data directory, catches up from the log", async () => {
-    const restarted = await runCli(["local", "restart", killed, "--json", "--dir", dir]);
+    const restarted = await runCli(["local", "restart", killed, "--json", "--dir", cluster.dir]);
     assert.equal(restarted.code, 0, restarted.stderr);
     const info = JSON.parse(restarted.stdout) as ManagedNodeInfo;
-    if (info.pid) nodePids.add(info.pid);
+    cluster.track(info.pid);
     const current = await leader(["n1", "n2", "n3"].filter((id) => id !== killed));
     const target = (await raftStatus(current)).commit;
     await waitFor(

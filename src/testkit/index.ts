@@ -4,12 +4,13 @@
  * running the real `brigade` CLI as a child process that is always stopped by its PID.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
+import type { ManagedNodeInfo } from "../supervisor/supervisor.js";
 
 export const repositoryRoot = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -150,4 +151,68 @@ export async function getJson(
     // keep text
   }
   return { status: response.status, body };
+}
+
+/**
+ * A cluster started through the real `brigade up` in a temp directory, for tests. `stop()`
+ * SIGKILLs the supervisor and every node PID it ever saw (restarted ones too, via `track`),
+ * then removes the directory.
+ */
+export class LocalCluster {
+  readonly pids = new Set<number>();
+
+  private constructor(
+    readonly up: CliProcess,
+    readonly dir: string,
+    readonly nodes: ManagedNodeInfo[],
+    private readonly removeDirectory: () => void,
+  ) {
+    for (const node of nodes) this.track(node.pid);
+  }
+
+  /** Starts `brigade up --nodes N --quiet` and waits until every node is running. */
+  static async start(options: { nodes: number; env?: NodeJS.ProcessEnv }): Promise<LocalCluster> {
+    const directory = temporaryDirectory();
+    const dir = path.join(directory.path, "cluster");
+    const up = new CliProcess(["up", "--nodes", String(options.nodes), "--dir", dir, "--quiet"], options.env ? { env: options.env } : {});
+    const file = path.join(dir, "supervisor.json");
+    try {
+      const nodes = await waitFor(
+        `${options.nodes} nodes running`,
+        () => {
+          if (!existsSync(file)) return null;
+          const state = JSON.parse(readFileSync(file, "utf8")) as { nodes: ManagedNodeInfo[] };
+          const running = state.nodes.length === options.nodes && state.nodes.every((node) => node.state === "running");
+          return running ? state.nodes : null;
+        },
+        30_000,
+      );
+      return new LocalCluster(up, dir, nodes, directory.remove);
+    } catch (error) {
+      await up.stop("SIGKILL");
+      directory.remove();
+      throw error;
+    }
+  }
+
+  node(id: string): ManagedNodeInfo {
+    const found = this.nodes.find((candidate) => candidate.id === id);
+    if (found === undefined) throw new Error(`no node ${id}`);
+    return found;
+  }
+
+  api(id: string): string {
+    return this.node(id).api;
+  }
+
+  /** Remembers a node PID (e.g. after `brigade local restart`) so `stop()` can clean it up. */
+  track(pid: number | null): void {
+    if (pid) this.pids.add(pid);
+  }
+
+  async stop(): Promise<void> {
+    await this.up.stop("SIGKILL");
+    for (const pid of this.pids) if (isProcessAlive(pid)) process.kill(pid, "SIGKILL");
+    this.removeDirectory();
+  }
 }
