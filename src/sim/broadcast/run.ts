@@ -11,69 +11,14 @@
  */
 import process from "node:process";
 import type { ReliableBroadcastDefect } from "../../core/broadcast/reliable-broadcast.js";
+import { parseRunnerCli } from "../runner-cli.js";
 import {
   type BroadcastScenarioResult,
   describeBroadcastScenario,
   runBroadcastScenario,
 } from "./scenario.js";
 
-interface CliOptions {
-  readonly seeds: readonly number[];
-  readonly verbose: boolean;
-  readonly defect: ReliableBroadcastDefect;
-}
-
 const defects: readonly ReliableBroadcastDefect[] = ["none", "no-retransmit", "no-sync-before-ack"];
-const usage =
-  "usage: run.js [--seeds N [--first S]] | [--seed S] [--verbose] [--defect none|no-retransmit|no-sync-before-ack]";
-
-function parseInteger(flag: string, text: string | undefined): number {
-  const value = Number(text);
-  if (text === undefined || !Number.isSafeInteger(value)) {
-    throw new Error(`${flag} needs an integer, got ${text ?? "nothing"}\n${usage}`);
-  }
-  return value;
-}
-
-function parseArguments(argv: readonly string[]): CliOptions {
-  let count = 20;
-  let first = 1;
-  let single: number | null = null;
-  let verbose = false;
-  let defect: ReliableBroadcastDefect = "none";
-  for (let index = 0; index < argv.length; index++) {
-    const flag = argv[index];
-    switch (flag) {
-      case "--seeds":
-        count = parseInteger(flag, argv[++index]);
-        break;
-      case "--first":
-        first = parseInteger(flag, argv[++index]);
-        break;
-      case "--seed":
-        single = parseInteger(flag, argv[++index]);
-        break;
-      case "--verbose":
-        verbose = true;
-        break;
-      case "--defect": {
-        const value = argv[++index];
-        const match = defects.find((candidate) => candidate === value);
-        if (match === undefined) throw new Error(`--defect: unknown ${value}\n${usage}`);
-        defect = match;
-        break;
-      }
-      case "--help":
-        console.log(usage);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown argument ${flag}\n${usage}`);
-    }
-  }
-  const seeds = single !== null ? [single] : Array.from({ length: count }, (_, i) => first + i);
-  return { seeds, verbose, defect };
-}
 
 function resultLine(result: BroadcastScenarioResult): string {
   const { summary } = result;
@@ -87,7 +32,11 @@ function resultLine(result: BroadcastScenarioResult): string {
 }
 
 function main(): number {
-  const cli = parseArguments(process.argv.slice(2));
+  const cli = parseRunnerCli({
+    name: "sim:broadcast",
+    description: "Runs the reliable broadcast simulation over a range of seeds.",
+    defects,
+  });
   let passed = 0;
   for (const seed of cli.seeds) {
     const result = runBroadcastScenario(seed, { defect: cli.defect, keepTrace: cli.verbose });

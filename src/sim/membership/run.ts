@@ -19,6 +19,8 @@
  * --keep-going it carries on, and prints that one line for the first failure at the end).
  */
 import process from "node:process";
+import { Option } from "commander";
+import { integer, parseRunnerCli } from "../runner-cli.js";
 import {
   describeMembershipScenario,
   type MembershipDefect,
@@ -30,100 +32,11 @@ import {
   runMembershipScenario,
 } from "./scenario.js";
 
-interface CliOptions {
-  readonly seeds: readonly number[];
-  readonly scenarios: readonly MembershipScenarioName[];
-  readonly nodeCount: number | null;
-  readonly runMs: number | null;
-  readonly lifeguard: boolean;
-  readonly defect: MembershipDefect;
-  readonly verbose: boolean;
-  readonly keepGoing: boolean;
-}
-
-const usage =
-  "usage: run.js [--seeds N [--first S]] | [--seed S] [--scenario " +
-  `${membershipScenarioNames.join("|")}|all] [--nodes N] [--run-ms N] [--lifeguard on|off]` +
-  ` [--defect ${membershipDefects.join("|")}] [--keep-going] [--verbose]`;
-
-function parseInteger(flag: string, text: string | undefined): number {
-  const value = Number(text);
-  if (text === undefined || !Number.isSafeInteger(value)) {
-    throw new Error(`${flag} needs an integer, got ${text ?? "nothing"}\n${usage}`);
-  }
-  return value;
-}
-
-function parseArguments(argv: readonly string[]): CliOptions {
-  let count = 5;
-  let first = 1;
-  let single: number | null = null;
-  let scenarios: readonly MembershipScenarioName[] = membershipScenarioNames;
-  let nodeCount: number | null = null;
-  let runMs: number | null = null;
-  let lifeguard = true;
-  let defect: MembershipDefect = "none";
-  let verbose = false;
-  let keepGoing = false;
-  for (let index = 0; index < argv.length; index++) {
-    const flag = argv[index];
-    switch (flag) {
-      case "--seeds":
-        count = parseInteger(flag, argv[++index]);
-        break;
-      case "--first":
-        first = parseInteger(flag, argv[++index]);
-        break;
-      case "--seed":
-        single = parseInteger(flag, argv[++index]);
-        break;
-      case "--scenario": {
-        const value = argv[++index];
-        if (value === "all") {
-          scenarios = membershipScenarioNames;
-          break;
-        }
-        const match = membershipScenarioNames.find((name) => name === value);
-        if (match === undefined) throw new Error(`--scenario: unknown ${value}\n${usage}`);
-        scenarios = [match];
-        break;
-      }
-      case "--nodes":
-        nodeCount = parseInteger(flag, argv[++index]);
-        if (nodeCount < 2) throw new Error(`--nodes must be at least 2\n${usage}`);
-        break;
-      case "--run-ms":
-        runMs = parseInteger(flag, argv[++index]);
-        break;
-      case "--lifeguard": {
-        const value = argv[++index];
-        if (value !== "on" && value !== "off") throw new Error(`--lifeguard on|off\n${usage}`);
-        lifeguard = value === "on";
-        break;
-      }
-      case "--defect": {
-        const value = argv[++index];
-        const match = membershipDefects.find((candidate) => candidate === value);
-        if (match === undefined) throw new Error(`--defect: unknown ${value}\n${usage}`);
-        defect = match;
-        break;
-      }
-      case "--verbose":
-        verbose = true;
-        break;
-      case "--keep-going":
-        keepGoing = true;
-        break;
-      case "--help":
-        console.log(usage);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown argument ${flag}\n${usage}`);
-    }
-  }
-  const seeds = single !== null ? [single] : Array.from({ length: count }, (_, i) => first + i);
-  return { seeds, scenarios, nodeCount, runMs, lifeguard, defect, verbose, keepGoing };
+interface MembershipCliOptions {
+  readonly scenario: MembershipScenarioName | "all";
+  readonly nodes?: number;
+  readonly runMs?: number;
+  readonly lifeguard: "on" | "off";
 }
 
 function seconds(ms: number | null): string {
@@ -190,18 +103,38 @@ function printSummary(name: MembershipScenarioName, results: readonly Membership
 }
 
 function main(): number {
-  const cli = parseArguments(process.argv.slice(2));
+  const cli = parseRunnerCli<MembershipDefect, MembershipCliOptions>({
+    name: "sim:membership",
+    description: "Runs the membership simulations over a range of seeds.",
+    defects: membershipDefects,
+    defaultSeeds: 5,
+    keepGoing: true,
+    options: [
+      new Option("--scenario <name>", "the scenario to run")
+        .choices([...membershipScenarioNames, "all"])
+        .default("all"),
+      new Option("--nodes <n>", "cluster size").argParser(integer(2)),
+      new Option("--run-ms <n>", "length of the loss / slow phase").argParser(integer()),
+      new Option("--lifeguard <on|off>", "Lifeguard's timeout stretching")
+        .choices(["on", "off"])
+        .default("on"),
+    ],
+  });
+  const scenarios = cli.scenario === "all" ? membershipScenarioNames : [cli.scenario];
+  const nodeCount = cli.nodes ?? null;
+  const runMs = cli.runMs ?? null;
+  const lifeguard = cli.lifeguard === "on";
   const overrides: MembershipScenarioOverrides = {
-    lifeguard: cli.lifeguard,
+    lifeguard,
     defect: cli.defect,
     keepTrace: cli.verbose,
-    ...(cli.nodeCount === null ? {} : { nodeCount: cli.nodeCount }),
-    ...(cli.runMs === null ? {} : { runMs: cli.runMs }),
+    ...(nodeCount === null ? {} : { nodeCount }),
+    ...(runMs === null ? {} : { runMs }),
   };
   let passed = 0;
   let firstFailure: string | null = null;
   const failedRuns: string[] = [];
-  for (const scenario of cli.scenarios) {
+  for (const scenario of scenarios) {
     const results: MembershipScenarioResult[] = [];
     for (const seed of cli.seeds) {
       const result = runMembershipScenario(scenario, seed, overrides);
@@ -216,9 +149,9 @@ function main(): number {
       for (const failure of result.failures) console.log(`  failure: ${failure}`);
       failedRuns.push(`${scenario}/${seed}`);
       const extra = [
-        ...(cli.nodeCount === null ? [] : [`--nodes ${cli.nodeCount}`]),
-        ...(cli.runMs === null ? [] : [`--run-ms ${cli.runMs}`]),
-        ...(cli.lifeguard ? [] : ["--lifeguard off"]),
+        ...(nodeCount === null ? [] : [`--nodes ${nodeCount}`]),
+        ...(runMs === null ? [] : [`--run-ms ${runMs}`]),
+        ...(lifeguard ? [] : ["--lifeguard off"]),
         ...(cli.defect === "none" ? [] : [`--defect ${cli.defect}`]),
       ];
       firstFailure ??=

@@ -14,7 +14,9 @@
  * and exactly one `reproduce: npm run sim:raft -- --seed N ...` line and exits 1.
  */
 import process from "node:process";
+import { Option } from "commander";
 import { type RaftDefect, raftDefects } from "../../core/raft/raft-node.js";
+import { integer, parseRunnerCli } from "../runner-cli.js";
 import {
   describeRaftScenario,
   type RaftScenarioOverrides,
@@ -23,102 +25,40 @@ import {
   runRaftScenario,
 } from "./scenario.js";
 
-interface CliOptions {
-  readonly seeds: readonly number[];
-  readonly nodeCount: number | null;
-  readonly faultMs: number | null;
-  readonly defect: RaftDefect;
+interface RaftCliOptions {
+  readonly nodes?: number;
+  readonly faultMs?: number;
   readonly schedule: RaftSchedule;
-  readonly verbose: boolean;
-  readonly keepGoing: boolean;
-}
-
-const usage =
-  "usage: run.js [--seeds N [--first S]] | [--seed S] [--nodes 3|5] [--fault-ms N]" +
-  ` [--defect ${raftDefects.join("|")}] [--schedule ${raftSchedules.join("|")}]` +
-  " [--keep-going] [--verbose]";
-
-function parseInteger(flag: string, text: string | undefined): number {
-  const value = Number(text);
-  if (text === undefined || !Number.isSafeInteger(value)) {
-    throw new Error(`${flag} needs an integer, got ${text ?? "nothing"}\n${usage}`);
-  }
-  return value;
-}
-
-function parseArguments(argv: readonly string[]): CliOptions {
-  let count = 20;
-  let first = 1;
-  let single: number | null = null;
-  let nodeCount: number | null = null;
-  let faultMs: number | null = null;
-  let defect: RaftDefect = "none";
-  let schedule: RaftSchedule = "nemesis";
-  let verbose = false;
-  let keepGoing = false;
-  for (let index = 0; index < argv.length; index++) {
-    const flag = argv[index];
-    switch (flag) {
-      case "--seeds":
-        count = parseInteger(flag, argv[++index]);
-        break;
-      case "--first":
-        first = parseInteger(flag, argv[++index]);
-        break;
-      case "--seed":
-        single = parseInteger(flag, argv[++index]);
-        break;
-      case "--nodes":
-        nodeCount = parseInteger(flag, argv[++index]);
-        if (nodeCount < 1) throw new Error(`--nodes must be at least 1\n${usage}`);
-        break;
-      case "--fault-ms":
-        faultMs = parseInteger(flag, argv[++index]);
-        break;
-      case "--defect": {
-        const value = argv[++index];
-        const match = raftDefects.find((candidate) => candidate === value);
-        if (match === undefined) throw new Error(`--defect: unknown ${value}\n${usage}`);
-        defect = match;
-        break;
-      }
-      case "--schedule": {
-        const value = argv[++index];
-        const match = raftSchedules.find((candidate) => candidate === value);
-        if (match === undefined) throw new Error(`--schedule: unknown ${value}\n${usage}`);
-        schedule = match;
-        break;
-      }
-      case "--verbose":
-        verbose = true;
-        break;
-      case "--keep-going":
-        keepGoing = true;
-        break;
-      case "--help":
-        console.log(usage);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown argument ${flag}\n${usage}`);
-    }
-  }
-  const seeds = single !== null ? [single] : Array.from({ length: count }, (_, i) => first + i);
-  return { seeds, nodeCount, faultMs, defect, schedule, verbose, keepGoing };
 }
 
 function main(): number {
-  const cli = parseArguments(process.argv.slice(2));
+  const cli = parseRunnerCli<RaftDefect, RaftCliOptions>({
+    name: "sim:raft",
+    description: "Runs the Raft simulation over a range of seeds.",
+    defects: raftDefects,
+    keepGoing: true,
+    options: [
+      new Option("--nodes <n>", "cluster size, 3|5 (default: drawn per seed)").argParser(
+        integer(1),
+      ),
+      new Option("--fault-ms <n>", "length of the fault phase").argParser(integer()),
+      new Option("--schedule <name>", "figure8: the scripted Figure 8 sequence on 5 nodes")
+        .choices(raftSchedules)
+        .default("nemesis"),
+    ],
+  });
+  const nodeCount = cli.nodes ?? null;
+  const faultMs = cli.faultMs ?? null;
   const overrides: RaftScenarioOverrides = {
     defect: cli.defect,
     schedule: cli.schedule,
     keepTrace: cli.verbose,
-    ...(cli.nodeCount === null ? {} : { nodeCount: cli.nodeCount }),
-    ...(cli.faultMs === null ? {} : { faultMs: cli.faultMs }),
+    ...(nodeCount === null ? {} : { nodeCount }),
+    ...(faultMs === null ? {} : { faultMs }),
   };
   const extra = [
-    ...(cli.nodeCount === null ? [] : [`--nodes ${cli.nodeCount}`]),
-    ...(cli.faultMs === null ? [] : [`--fault-ms ${cli.faultMs}`]),
+    ...(nodeCount === null ? [] : [`--nodes ${nodeCount}`]),
+    ...(faultMs === null ? [] : [`--fault-ms ${faultMs}`]),
     ...(cli.defect === "none" ? [] : [`--defect ${cli.defect}`]),
     ...(cli.schedule === "nemesis" ? [] : [`--schedule ${cli.schedule}`]),
   ]
