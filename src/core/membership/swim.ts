@@ -632,11 +632,7 @@ export class Swim implements ProtocolCore<MembershipMessage, MembershipEvent> {
 
   private onSuspect(update: SuspectUpdate): void {
     if (update.id === this.nodeId) {
-      if (this.leaving) return;
-      if (update.incarnation >= this.self.incarnation) this.refute(update.incarnation);
-      // A stale accusation means its sender missed our refutation: announce it again, or
-      // that member's suspicion runs out and it declares us dead (seen in simulation).
-      else this.broadcasts.enqueue(this.aliveUpdate(this.self));
+      this.answerAccusation(update.incarnation);
       return;
     }
     const member = this.members.get(update.id);
@@ -679,11 +675,7 @@ export class Swim implements ProtocolCore<MembershipMessage, MembershipEvent> {
 
   private onDead(update: DeadUpdate): void {
     if (update.id === this.nodeId) {
-      if (this.leaving) return;
-      if (update.incarnation >= this.self.incarnation) this.refute(update.incarnation);
-      // A stale accusation means its sender missed our refutation: announce it again, or
-      // that member's suspicion runs out and it declares us dead (seen in simulation).
-      else this.broadcasts.enqueue(this.aliveUpdate(this.self));
+      this.answerAccusation(update.incarnation);
       return;
     }
     const member = this.members.get(update.id);
@@ -697,6 +689,15 @@ export class Swim implements ProtocolCore<MembershipMessage, MembershipEvent> {
     if (this.probe?.target === member.id) this.probe = null;
     this.broadcasts.enqueue(update);
     this.emit(leftGracefully ? "member-leave" : "member-dead", member);
+  }
+
+  /** Someone says we are suspect or dead. */
+  private answerAccusation(incarnation: number): void {
+    if (this.leaving) return;
+    if (incarnation >= this.self.incarnation) this.refute(incarnation);
+    // A stale accusation means its sender missed our refutation: announce it again, or that
+    // member's suspicion runs out and it declares us dead (seen in simulation).
+    else this.broadcasts.enqueue(this.aliveUpdate(this.self));
   }
 
   private refute(seenIncarnation: number): void {
