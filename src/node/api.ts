@@ -120,14 +120,23 @@ export function createApi(options: ApiOptions): FastifyInstance {
     return driver;
   };
   const requestIdOf = (query: { requestId?: string }) => query.requestId ?? randomUUID();
+  /** One optional idempotency key per request (a repeated ?requestId= is refused, not an array). */
+  const requestIdQuery = {
+    querystring: {
+      type: "object",
+      properties: { requestId: { type: "string", minLength: 1, maxLength: 128 } },
+    },
+  } as const;
   app.get("/v1/raft", async () => raft().status());
   app.get<{ Params: { key: string }; Querystring: { requestId?: string } }>(
     "/v1/register/:key",
+    { schema: requestIdQuery },
     async (request) =>
       raft().execute({ op: "get", key: request.params.key, requestId: requestIdOf(request.query) }),
   );
   app.put<{ Params: { key: string }; Querystring: { requestId?: string }; Body: unknown }>(
     "/v1/register/:key",
+    { schema: requestIdQuery },
     async (request) => {
       const body = request.body;
       const value =
@@ -157,6 +166,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
     "/v1/register/:key/cas",
     {
       schema: {
+        ...requestIdQuery,
         body: {
           type: "object",
           required: ["value"],
@@ -187,7 +197,12 @@ export function createApi(options: ApiOptions): FastifyInstance {
     Body: { delta?: number };
   }>(
     "/v1/register/:key/incr",
-    { schema: { body: { type: "object", properties: { delta: { type: "integer" } } } } },
+    {
+      schema: {
+        ...requestIdQuery,
+        body: { type: "object", properties: { delta: { type: "integer" } } },
+      },
+    },
     async (request) =>
       raft().execute({
         op: "incr",

@@ -43,21 +43,62 @@ export function encodeCommand(command: RegisterCommand): Uint8Array {
   return Buffer.from(JSON.stringify(command), "utf8");
 }
 
-export function validateCommand(command: RegisterCommand): void {
+/**
+ * Checks a command's whole shape (it may come from another node or an HTTP client) and
+ * returns it typed; InvalidArgument or MessageTooLarge name the problem, and nothing applies.
+ */
+export function parseCommand(input: unknown): RegisterCommand {
+  const command = input as Record<string, unknown> | null;
+  const fail = (message: string): never => {
+    throw new BrigadeError("InvalidArgument", message);
+  };
+  if (typeof command !== "object" || command === null) fail("a command must be an object");
+  const { op, key, requestId } = command as Record<string, unknown>;
+  if (typeof requestId !== "string" || requestId.length === 0 || requestId.length > 128)
+    fail("requestId must be a string of 1..128 characters");
   if (
-    Buffer.byteLength(command.key) === 0 ||
-    Buffer.byteLength(command.key) > registerKeyBytesMax
+    typeof key !== "string" ||
+    Buffer.byteLength(key) === 0 ||
+    Buffer.byteLength(key) > registerKeyBytesMax
   ) {
-    throw new BrigadeError("InvalidArgument", `key must be 1..${registerKeyBytesMax} bytes`);
+    fail(`key must be a string of 1..${registerKeyBytesMax} bytes`);
   }
-  if ("value" in command && Buffer.byteLength(command.value) > registerValueBytesMax) {
-    throw new BrigadeError(
-      "MessageTooLarge",
-      `value of ${Buffer.byteLength(command.value)} bytes exceeds ${registerValueBytesMax} bytes`,
-    );
-  }
-  if (command.op === "incr" && !Number.isSafeInteger(command.delta)) {
-    throw new BrigadeError("InvalidArgument", "delta must be an integer");
+  const value = (command as Record<string, unknown>).value;
+  const checkValue = () => {
+    if (typeof value !== "string") fail("value must be a string");
+    if (Buffer.byteLength(value as string) > registerValueBytesMax) {
+      throw new BrigadeError(
+        "MessageTooLarge",
+        `value of ${Buffer.byteLength(value as string)} bytes exceeds ${registerValueBytesMax} bytes`,
+      );
+    }
+  };
+  switch (op) {
+    case "get":
+      return { op, key: key as string, requestId: requestId as string };
+    case "set":
+      checkValue();
+      return { op, key: key as string, value: value as string, requestId: requestId as string };
+    case "cas": {
+      checkValue();
+      const expected = (command as Record<string, unknown>).expected;
+      if (expected !== null && typeof expected !== "string")
+        fail("expected must be a string or null");
+      return {
+        op,
+        key: key as string,
+        expected: expected as string | null,
+        value: value as string,
+        requestId: requestId as string,
+      };
+    }
+    case "incr": {
+      const delta = (command as Record<string, unknown>).delta;
+      if (!Number.isSafeInteger(delta)) fail("delta must be an integer");
+      return { op, key: key as string, delta: delta as number, requestId: requestId as string };
+    }
+    default:
+      return fail(`unknown operation ${JSON.stringify(op)} (use get, set, cas, incr)`);
   }
 }
 
@@ -74,8 +115,10 @@ export class RegisterStateMachine {
   apply(index: number, data: Uint8Array): { requestId: string | null; result: RegisterResult } {
     let command: RegisterCommand;
     try {
-      command = JSON.parse(Buffer.from(data).toString("utf8")) as RegisterCommand;
+      command = parseCommand(JSON.parse(Buffer.from(data).toString("utf8")));
     } catch {
+      // Only validated commands are proposed; anything else applies as a failed no-op, the
+      // same on every replica.
       return { requestId: null, result: { ok: false, value: null, index } };
     }
     const previous = this.results.get(command.requestId);

@@ -734,7 +734,8 @@ export class RaftNode {
       if (progress.maybeDecrease(message.rejectedIndex, probeFrom)) this.#sendAppend(message.from);
       return;
     }
-    assert(message.matchIndex <= this.log.lastIndex(), "follower acked beyond our log");
+    // Only a faulty peer acks past our log; drop it rather than trust it.
+    if (message.matchIndex > this.log.lastIndex()) return;
     const wasProbe = progress.state === "probe";
     const updated = progress.maybeUpdate(message.matchIndex);
     if (message.from === this.#transferee && progress.match === this.log.lastIndex()) {
@@ -755,7 +756,9 @@ export class RaftNode {
       this.#becomeFollower(message.term, message.from);
     }
     this.#electionElapsed = 0;
-    this.log.commitTo(message.commit); // <= our match, which we hold durably
+    // The leader sends min(our match, its commit), which we hold durably; cap it anyway so a
+    // faulty peer cannot push the commit index past our log.
+    this.log.commitTo(Math.min(message.commit, this.log.lastIndex()) as LogIndex);
     this.#send(message.from, {
       type: "heartbeat-response",
       from: this.id,
@@ -771,7 +774,7 @@ export class RaftNode {
     progress.recentActive = true;
     const round = message.readRound ?? 0;
     if (round > (this.#readAcks.get(message.from) ?? 0)) {
-      assert(round <= this.#readRound, "peer echoed a read round we never sent");
+      if (round > this.#readRound) return; // a round we never sent: a faulty peer
       this.#readAcks.set(message.from, round);
       this.#releaseReads();
     }
