@@ -174,7 +174,10 @@ export class LocalCluster {
   static async start(options: { nodes: number; env?: NodeJS.ProcessEnv }): Promise<LocalCluster> {
     const directory = temporaryDirectory();
     const dir = path.join(directory.path, "cluster");
-    const up = new CliProcess(["up", "--nodes", String(options.nodes), "--dir", dir, "--quiet"], options.env ? { env: options.env } : {});
+    const up = new CliProcess(
+      ["up", "--nodes", String(options.nodes), "--dir", dir, "--quiet"],
+      options.env ? { env: options.env } : {},
+    );
     const file = path.join(dir, "supervisor.json");
     try {
       const nodes = await waitFor(
@@ -182,7 +185,9 @@ export class LocalCluster {
         () => {
           if (!existsSync(file)) return null;
           const state = JSON.parse(readFileSync(file, "utf8")) as { nodes: ManagedNodeInfo[] };
-          const running = state.nodes.length === options.nodes && state.nodes.every((node) => node.state === "running");
+          const running =
+            state.nodes.length === options.nodes &&
+            state.nodes.every((node) => node.state === "running");
           return running ? state.nodes : null;
         },
         30_000,
