@@ -83,26 +83,14 @@ export function createNodeMetrics(options: {
   const registry = new Registry();
   registry.setDefaultLabels({ node: options.nodeId });
   collectDefaultMetrics({ register: registry });
-  for (const [field, name, help] of transportCounters) {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(transport.stats[field]);
-      },
-    });
-  }
-  new Counter({
-    name: "brigade_fault_frames_dropped_total",
-    help: "Frames discarded by fault injection",
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(transport.faults.droppedFrames);
-    },
-  });
+  for (const [field, name, help] of transportCounters)
+    mirrorCounter(registry, name, help, () => transport.stats[field]);
+  mirrorCounter(
+    registry,
+    "brigade_fault_frames_dropped_total",
+    "Frames discarded by fault injection",
+    () => transport.faults.droppedFrames,
+  );
   new Gauge({
     name: "brigade_transport_peers_connected",
     help: "Peers with an open outbound connection",
@@ -136,17 +124,8 @@ export function createNodeMetrics(options: {
     },
   });
   const { membership } = options;
-  for (const [field, name, help] of gossipCounters) {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(membership.stats[field]);
-      },
-    });
-  }
+  for (const [field, name, help] of gossipCounters)
+    mirrorCounter(registry, name, help, () => membership.stats[field]);
   new Gauge({
     name: "brigade_membership_members",
     help: "Members by state, as this node sees them",
@@ -215,15 +194,18 @@ function addRaftMetrics(registry: Registry, raft: RaftDriver): void {
       this.set(raft.status()?.applied ?? 0);
     },
   });
-  new Counter({
-    name: "brigade_raft_proposals_total",
-    help: "Commands proposed on this node as leader",
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(raft.stats.proposals);
-    },
-  });
+  mirrorCounter(
+    registry,
+    "brigade_raft_proposals_total",
+    "Commands proposed on this node as leader",
+    () => raft.stats.proposals,
+  );
+  mirrorCounter(
+    registry,
+    "brigade_raft_messages_rejected_total",
+    "Raft messages from peers refused as malformed or spoofed",
+    () => raft.stats.messagesRejected,
+  );
   const persist = new Histogram({
     name: "brigade_raft_persist_seconds",
     help: "Time to append and fsync one Ready to the write-ahead log",
@@ -271,3 +253,16 @@ const gossipCounters: ReadonlyArray<[keyof GossipStats, string, string]> = [
   ],
   ["sendErrors", "brigade_gossip_send_errors_total", "Gossip messages that could not be sent"],
 ];
+
+/** A Prometheus counter that reports a component's own monotonic count at scrape time. */
+function mirrorCounter(registry: Registry, name: string, help: string, read: () => number): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
