@@ -26,7 +26,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { type WalSyncMethod, WriteAheadLog } from "./wal.js";
+import { type WalSyncMethod, WriteAheadLog } from "../storage/wal.js";
+import { runClosedLoop } from "./closed-loop.js";
 
 const appenderLevels = [1, 16, 128] as const;
 const recordBytes = 100;
@@ -46,37 +47,19 @@ interface VariantResult extends LoopResult {
   readonly appendsPerFsync: number;
 }
 
-/** Nearest-rank percentile of sorted values. */
-function percentile(sorted: readonly number[], fraction: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)]!;
-}
-
+/** The shared closed loop (`closed-loop.ts`), as the figures this bench reports. */
 async function closedLoop(
   appenders: number,
   timing: { warmupMs: number; durationMs: number },
-  operation: (appender: number) => Promise<unknown>,
+  operation: () => Promise<unknown>,
 ): Promise<LoopResult> {
-  const windowStart = performance.now() + timing.warmupMs;
-  const windowEnd = windowStart + timing.durationMs;
-  const latenciesMs: number[] = [];
-  async function appender(index: number): Promise<void> {
-    for (;;) {
-      const issued = performance.now();
-      if (issued >= windowEnd) return;
-      await operation(index);
-      const acknowledged = performance.now();
-      if (acknowledged >= windowStart && acknowledged < windowEnd)
-        latenciesMs.push(acknowledged - issued);
-    }
-  }
-  await Promise.all(Array.from({ length: appenders }, (_, index) => appender(index)));
-  latenciesMs.sort((a, b) => a - b);
+  const result = await runClosedLoop({ inFlight: appenders, ...timing, send: operation });
+  if (result.errors > 0) throw new Error(`append failed: ${result.firstError}`);
   return {
-    appendsPerSecond: latenciesMs.length / (timing.durationMs / 1000),
-    latencyMsP50: percentile(latenciesMs, 0.5),
-    latencyMsP99: percentile(latenciesMs, 0.99),
-    completed: latenciesMs.length,
+    appendsPerSecond: result.opsPerSec,
+    latencyMsP50: result.p50Ms,
+    latencyMsP99: result.p99Ms,
+    completed: result.ops,
   };
 }
 
@@ -89,8 +72,10 @@ async function runBrigade(
   const wal = await WriteAheadLog.open(directory, { syncMethod });
   const payload = new Uint8Array(recordBytes).fill(0x61);
   try {
-    const result = await closedLoop(appenders, timing, (appender) =>
-      wal.append([{ type: "entries", groupId: appender % 64, payload }]),
+    // Records spread over 64 groups, as a node's Raft groups would share its WAL.
+    let next = 0;
+    const result = await closedLoop(appenders, timing, () =>
+      wal.append([{ type: "entries", groupId: next++ % 64, payload }]),
     );
     const stats = wal.stats;
     return {
