@@ -1,6 +1,7 @@
 /** @module `brigade node`: run one node process in the foreground. */
 import { type Command, Option } from "commander";
 import {
+  environmentVariable,
   kebab,
   nodeSettings,
   type RawSettings,
@@ -19,7 +20,7 @@ export function registerNodeCommand(program: Command): void {
       "JSON config file (keys as below, camelCase); precedence: flags > BRIGADE_* env > file > defaults",
     );
   for (const setting of nodeSettings) {
-    const variable = `BRIGADE_${setting.key.replace(/[A-Z]/g, (letter) => `_${letter}`).toUpperCase()}`;
+    const variable = environmentVariable(setting.key);
     command.addOption(
       new Option(
         `--${kebab(setting.key)} <value>`,

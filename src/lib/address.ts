@@ -24,6 +24,17 @@ export function parseHostPort(text: string, options: { allowZero?: boolean } = {
   return { host: host === "" ? "0.0.0.0" : host, port };
 }
 
+/** True for an address one can send to: host:port with a host and a port in 1..65535. */
+export function isDialableAddress(address: string): boolean {
+  if (address.startsWith(":")) return false; // "all interfaces" is not somewhere to send to
+  try {
+    parseHostPort(address);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function formatHostPort(address: HostPort): string {
   return address.host.includes(":")
     ? `[${address.host}]:${address.port}`

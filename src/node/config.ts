@@ -180,12 +180,16 @@ export const nodeSettings: readonly SettingSpec[] = [
 
 export type RawSettings = Partial<Record<string, unknown>>;
 
+/** The environment variable of a setting: clusterId → BRIGADE_CLUSTER_ID. */
+export function environmentVariable(key: string): string {
+  return `BRIGADE_${key.replace(/[A-Z]/g, (letter) => `_${letter}`).toUpperCase()}`;
+}
+
 /** Reads BRIGADE_* variables for the known settings, e.g. BRIGADE_CLUSTER_ID, BRIGADE_LOG_LEVEL. */
 export function settingsFromEnvironment(environment: NodeJS.ProcessEnv): RawSettings {
   const settings: RawSettings = {};
   for (const { key } of nodeSettings) {
-    const variable = `BRIGADE_${key.replace(/[A-Z]/g, (letter) => `_${letter}`).toUpperCase()}`;
-    const value = environment[variable];
+    const value = environment[environmentVariable(key)];
     if (value !== undefined && value !== "") settings[key] = value;
   }
   return settings;

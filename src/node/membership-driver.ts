@@ -22,7 +22,7 @@ import {
   needsStream,
 } from "../core/membership/messages.js";
 import { incarnationFile, Swim } from "../core/membership/swim.js";
-import { type HostPort, parseHostPort } from "../lib/address.js";
+import { type HostPort, isDialableAddress, parseHostPort } from "../lib/address.js";
 import { BrigadeError, isBrigadeError } from "../lib/errors.js";
 import { prngFromSeed } from "../lib/prng.js";
 import { DatagramError, decodeDatagram, encodeDatagram } from "../transport/datagram.js";
@@ -140,7 +140,7 @@ export class MembershipDriver extends EventEmitter<MembershipDriverEvents> {
       prng: prngFromSeed(seed),
       nowMs: monotonicMs(),
       recovered,
-      isValidAddress: isHostPort,
+      isValidAddress: isDialableAddress,
     });
     this.flush();
     // Tick often enough to honour the probe timeout to within a tenth of it.
@@ -159,10 +159,6 @@ export class MembershipDriver extends EventEmitter<MembershipDriverEvents> {
 
   get healthScore(): number {
     return this.core?.healthScore ?? 0;
-  }
-
-  get protocolStats() {
-    return this.core?.stats;
   }
 
   /** Replaces this node's tags; throws MetadataTooLarge (nothing changes) past the limit. */
@@ -352,15 +348,4 @@ const eventVerb: Record<MembershipEvent["type"], string> = {
 
 function monotonicMs(): number {
   return Math.floor(performance.now());
-}
-
-/** Gossip addresses must be dialable: host:port with a port in 1..65535. */
-function isHostPort(address: string): boolean {
-  if (address.startsWith(":")) return false; // "all interfaces" is not somewhere to send to
-  try {
-    parseHostPort(address);
-    return true;
-  } catch {
-    return false;
-  }
 }

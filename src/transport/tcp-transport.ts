@@ -17,7 +17,7 @@
 import { EventEmitter } from "node:events";
 import net from "node:net";
 import type { HlcTimestamp, HybridLogicalClock } from "../clocks/hlc.js";
-import { formatHostPort, type HostPort, parseHostPort } from "../lib/address.js";
+import { formatHostPort, type HostPort, isDialableAddress, parseHostPort } from "../lib/address.js";
 import { AssertionError } from "../lib/assert.js";
 import { BrigadeError, isBrigadeError, isBrigadeErrorCode } from "../lib/errors.js";
 import { reconnectDelayMs, type TransportConfig, transportDefaults } from "./config.js";
@@ -764,7 +764,7 @@ export class TcpTransport extends EventEmitter<{
     ) {
       problem = `node id "${frame.nodeId}" is our own id: two nodes share one id`;
     }
-    if (problem === null && !isDialable(frame.advertise)) {
+    if (problem === null && !isDialableAddress(frame.advertise)) {
       problem = `advertised address "${frame.advertise.slice(0, 64)}" is not host:port`;
     }
     if (problem === null && this.faults.isPartitioned(frame.nodeId))
@@ -1103,15 +1103,5 @@ export class TcpTransport extends EventEmitter<{
           decision.delayMs,
         ).unref();
     }
-  }
-}
-
-function isDialable(address: string): boolean {
-  if (address.startsWith(":")) return false;
-  try {
-    parseHostPort(address);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -14,6 +14,7 @@
  */
 import { Packr, RESERVE_START_SPACE } from "msgpackr";
 import type { HlcTimestamp } from "../clocks/hlc.js";
+import { frameHeaderBytes } from "./frame.js";
 
 /** Bumped on any incompatible change to the frames below; checked in the handshake. */
 export const protocolVersion = 2;
@@ -92,7 +93,6 @@ export class WireError extends Error {
 // useRecords: false keeps plain msgpack (no msgpackr record extension) on the wire.
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
-const lengthBytes = 4;
 const binaryMessage = 0x01;
 const binaryRequest = 0x02;
 const binaryResponse = 0x03;
@@ -111,7 +111,7 @@ export function encodeFrame(frame: Frame): Buffer {
       const topic = topicBytes(frame.topic);
       const header = 1 + hlcBytes + 1 + topic.length;
       const framed = framedPayload(header, frame.payload);
-      let offset = framed.writeUInt8(binaryMessage, lengthBytes);
+      let offset = framed.writeUInt8(binaryMessage, frameHeaderBytes);
       offset = writeHlc(framed, offset, frame.hlc);
       offset = framed.writeUInt8(topic.length, offset);
       topic.copy(framed, offset);
@@ -121,7 +121,7 @@ export function encodeFrame(frame: Frame): Buffer {
       const topic = topicBytes(frame.topic);
       const header = 1 + 4 + 4 + hlcBytes + 1 + topic.length;
       const framed = framedPayload(header, frame.payload);
-      let offset = framed.writeUInt8(binaryRequest, lengthBytes);
+      let offset = framed.writeUInt8(binaryRequest, frameHeaderBytes);
       offset = framed.writeUInt32BE(frame.correlationId % correlationIdModulus, offset);
       offset = framed.writeUInt32BE(Math.min(frame.timeoutMs, 0xffff_ffff), offset);
       offset = writeHlc(framed, offset, frame.hlc);
@@ -132,14 +132,14 @@ export function encodeFrame(frame: Frame): Buffer {
     case FrameKind.Response: {
       const header = 1 + 4 + hlcBytes;
       const framed = framedPayload(header, frame.payload);
-      let offset = framed.writeUInt8(binaryResponse, lengthBytes);
+      let offset = framed.writeUInt8(binaryResponse, frameHeaderBytes);
       offset = framed.writeUInt32BE(frame.correlationId % correlationIdModulus, offset);
       writeHlc(framed, offset, frame.hlc);
       return framed;
     }
     default: {
-      const framed = encodeListBody(frame, RESERVE_START_SPACE | lengthBytes);
-      framed.writeUInt32BE(framed.length - lengthBytes, 0);
+      const framed = encodeListBody(frame, RESERVE_START_SPACE | frameHeaderBytes);
+      framed.writeUInt32BE(framed.length - frameHeaderBytes, 0);
       return framed;
     }
   }
@@ -151,7 +151,7 @@ export function encodeFrame(frame: Frame): Buffer {
  * msgpack straight into place behind the reserved space.
  */
 function framedPayload(headerBytes: number, payload: unknown): Buffer {
-  const before = lengthBytes + headerBytes + 1;
+  const before = frameHeaderBytes + headerBytes + 1;
   let framed: Buffer;
   if (payload instanceof Uint8Array) {
     framed = Buffer.allocUnsafe(before + payload.length);
@@ -161,7 +161,7 @@ function framedPayload(headerBytes: number, payload: unknown): Buffer {
     framed = packr.pack(payload, RESERVE_START_SPACE | before);
     framed.writeUInt8(payloadMsgpack, before - 1);
   }
-  framed.writeUInt32BE(framed.length - lengthBytes, 0);
+  framed.writeUInt32BE(framed.length - frameHeaderBytes, 0);
   return framed;
 }
 
@@ -188,7 +188,7 @@ export function encodeFrameBody(frame: Frame, packOptions = 0): Buffer {
     case FrameKind.Message:
     case FrameKind.Request:
     case FrameKind.Response:
-      return encodeFrame(frame).subarray(lengthBytes);
+      return encodeFrame(frame).subarray(frameHeaderBytes);
     default:
       return encodeListBody(frame, packOptions);
   }
