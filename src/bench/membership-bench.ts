@@ -43,6 +43,7 @@ import {
   MembershipObserver,
   membershipBounds,
   membershipFactory,
+  onChange,
 } from "../sim/membership/scenario.js";
 import { simNetworkProfiles } from "../sim/sim-network.js";
 import { Simulator } from "../sim/simulator.js";
@@ -162,17 +163,7 @@ function runOnce(nodes: number, loss: number, seed: number, steadyWindowMs: numb
     stepsMax: 200_000_000,
   });
   const prng = simulator.forkPrng();
-  const changed = (condition: () => boolean) => {
-    let seen = -1;
-    let value = false;
-    return () => {
-      if (observer.version !== seen) {
-        seen = observer.version;
-        value = condition();
-      }
-      return value;
-    };
-  };
+  const changed = (condition: () => boolean) => onChange(observer, condition);
 
   const joined = simulator.runUntilCondition(
     changed(() => observer.all(nodeIds, nodeIds, "alive")),

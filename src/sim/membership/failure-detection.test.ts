@@ -1,23 +1,8 @@
 // Runs the membership simulation's crash, restart and partition scenarios on many seeds and asserts, per seed, that every live member declares a crashed node dead within the bound derived from the config (and never before the minimum suspicion timeout), that a restarted node rejoins above the incarnation it died at, and that a partition is detected on both sides and healed within its bound.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type MembershipScenarioResult, runMembershipScenario } from "./scenario.js";
-
-const seeds = (count: number) => Array.from({ length: count }, (_, index) => index + 1);
-
-function assertPassed(result: MembershipScenarioResult): void {
-  const { scenario, seed } = result.options;
-  assert.deepEqual(
-    result.failures,
-    [],
-    `reproduce: npm run sim:membership -- --seed ${seed} --scenario ${scenario}`,
-  );
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
+import { runMembershipScenario } from "./scenario.js";
+import { assertPassed, median, seeds } from "./test-support.js";
 
 describe("swim simulation: crash", () => {
   it("a crashed node is declared dead by every live member within the bound, and nobody else is (40 seeds, 32 nodes)", (t) => {

@@ -1,19 +1,8 @@
 // Runs the membership simulation's loss and slow-node scenarios on several seeds and asserts that nobody healthy is ever declared dead (5 % loss for three minutes; one CPU-starved node for two minutes), and compares the slow node's suspicions with Lifeguard on and off on the same seeds.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type MembershipScenarioResult, runMembershipScenario } from "./scenario.js";
-
-const seeds = (count: number) => Array.from({ length: count }, (_, index) => index + 1);
-
-function assertPassed(result: MembershipScenarioResult): void {
-  const { scenario, seed } = result.options;
-  const lifeguard = result.options.lifeguard ? "" : " --lifeguard off";
-  assert.deepEqual(
-    result.failures,
-    [],
-    `reproduce: npm run sim:membership -- --seed ${seed} --scenario ${scenario}${lifeguard}`,
-  );
-}
+import { runMembershipScenario } from "./scenario.js";
+import { assertPassed, seeds } from "./test-support.js";
 
 describe("swim simulation: message loss", () => {
   it("with 5 % loss and no crash, nobody is declared dead in 3 minutes (8 seeds, 32 nodes)", (t) => {

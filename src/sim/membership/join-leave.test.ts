@@ -1,23 +1,8 @@
 // Runs the membership simulation's join and leave scenarios on many seeds (64 nodes joining through one seed; a graceful leave in 32) and asserts, per seed, full membership within the bound derived from the config and `left` everywhere with no `dead`, plus that gossip (not only the push-pull backstop) does the joining on most seeds.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type MembershipScenarioResult, runMembershipScenario } from "./scenario.js";
-
-const seeds = (count: number) => Array.from({ length: count }, (_, index) => index + 1);
-
-function assertPassed(result: MembershipScenarioResult): void {
-  const { scenario, seed } = result.options;
-  assert.deepEqual(
-    result.failures,
-    [],
-    `reproduce: npm run sim:membership -- --seed ${seed} --scenario ${scenario}`,
-  );
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
+import { runMembershipScenario } from "./scenario.js";
+import { assertPassed, median, seeds } from "./test-support.js";
 
 describe("swim simulation: join", () => {
   it("64 nodes joining through one seed all see all 64 alive within the join bound, with no suspicion (20 seeds)", (t) => {

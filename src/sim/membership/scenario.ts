@@ -354,7 +354,7 @@ export class MembershipObserver {
 }
 
 /** A condition re-evaluated only when the observer saw a new event (steps are many). */
-function onChange(observer: MembershipObserver, condition: () => boolean): () => boolean {
+export function onChange(observer: MembershipObserver, condition: () => boolean): () => boolean {
   let seen = -1;
   let value = false;
   return () => {
