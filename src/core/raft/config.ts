@@ -53,6 +53,22 @@ export interface RaftConfig {
    * ReadIndexQueueFull. Bounds memory when a quorum is unreachable. Default 4096.
    */
   readonly readIndexQueueMax: number;
+  /**
+   * Bytes per InstallSnapshot chunk. Chunks keep every message far below the transport's
+   * frame limit (4 MiB) and let heartbeats interleave with a large transfer. Default 512 KiB.
+   */
+  readonly snapshotChunkBytes: number;
+  /**
+   * Unacknowledged snapshot chunks per follower: enough to fill a LAN pipe without buffering
+   * a whole snapshot in the transport's queue. A chunk not acknowledged by the next
+   * heartbeat answer is resent from the follower's last confirmed byte. Default 4.
+   */
+  readonly snapshotChunksInflightMax: number;
+  /**
+   * Entries kept in the log behind a new snapshot, so a follower that is only a little
+   * behind catches up from the log instead of a whole snapshot (etcd keeps 5000). Default 256.
+   */
+  readonly compactionRetainEntries: number;
 }
 
 const MiB = 1024 * 1024;
@@ -69,12 +85,19 @@ export const raftConfigDefaults: RaftConfig = Object.freeze({
   uncommittedBytesMax: 64 * MiB,
   applyEntriesMax: 1024,
   readIndexQueueMax: 4096,
+  snapshotChunkBytes: 512 * 1024,
+  snapshotChunksInflightMax: 4,
+  compactionRetainEntries: 256,
 });
 
 export function validateRaftConfig(config: RaftConfig): void {
   for (const [key, value] of Object.entries(config)) {
     if (typeof value === "number") {
-      assert(Number.isSafeInteger(value) && value > 0, `${key} must be a positive integer`);
+      const least = key === "compactionRetainEntries" ? 0 : 1;
+      assert(
+        Number.isSafeInteger(value) && value >= least,
+        `${key} must be an integer >= ${least}`,
+      );
     }
   }
   assert(

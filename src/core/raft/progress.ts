@@ -1,17 +1,34 @@
 /**
  * @module What a leader knows about one follower (etcd `tracker/progress.go`): `probe`
  * sends one append at a time until the follower's match point is found, `replicate`
- * streams appends optimistically, at most `appendsInflightMax` unacknowledged. Pure.
+ * streams appends optimistically, at most `appendsInflightMax` unacknowledged, and
+ * `snapshot` sends the leader's snapshot in chunks because the entries the follower needs
+ * next were compacted away. Pure.
  */
 import { assert } from "../../lib/assert.js";
-import { asIndex, type LogIndex } from "./types.js";
+import { asIndex, type LogIndex, type Snapshot } from "./types.js";
+
+/** A snapshot transfer in progress: a window of chunks, acknowledged by bytes received. */
+export interface SnapshotTransfer {
+  readonly snapshot: Snapshot;
+  /** Next byte to send. */
+  next: number;
+  /** Bytes the follower confirmed holding. */
+  acked: number;
+  /** The last chunk has been sent (for an empty snapshot: the single empty chunk). */
+  allSent: boolean;
+  /** An acknowledgement moved `acked` since the last heartbeat answer (else: resend). */
+  progressed: boolean;
+}
 
 export class Progress {
   /** Highest index known replicated on the follower. */
   match: LogIndex = asIndex(0);
   /** Next index to send. */
   next: LogIndex;
-  state: "probe" | "replicate" = "probe";
+  state: "probe" | "replicate" | "snapshot" = "probe";
+  /** Snapshot state: the transfer. */
+  transfer: SnapshotTransfer | null = null;
   /** Probe state: an append is outstanding; wait for its answer or a heartbeat response. */
   probeSent = false;
   /** Replicate state: last index of each unacknowledged append, oldest first. */
@@ -26,13 +43,16 @@ export class Progress {
     this.next = next;
   }
 
+  /** No append may be sent now (a snapshot transfer sends chunks instead). */
   isPaused(): boolean {
+    if (this.state === "snapshot") return true;
     return this.state === "probe" ? this.probeSent : this.inflight.length >= this.inflightMax;
   }
 
   becomeProbe(): void {
     this.state = "probe";
     this.probeSent = false;
+    this.transfer = null;
     this.next = asIndex(this.match + 1);
     this.inflight.length = 0;
   }
@@ -40,8 +60,16 @@ export class Progress {
   becomeReplicate(): void {
     this.state = "replicate";
     this.probeSent = false;
+    this.transfer = null;
     this.next = asIndex(this.match + 1);
     this.inflight.length = 0;
+  }
+
+  becomeSnapshot(snapshot: Snapshot): void {
+    this.state = "snapshot";
+    this.probeSent = false;
+    this.inflight.length = 0;
+    this.transfer = { snapshot, next: 0, acked: 0, allSent: false, progressed: false };
   }
 
   /** An append ending at `lastIndex` was sent. */
@@ -74,6 +102,7 @@ export class Progress {
    * target `probeFrom` (already mapped through the leader's log). False if stale.
    */
   maybeDecrease(rejected: LogIndex, probeFrom: LogIndex): boolean {
+    if (this.state === "snapshot") return false; // an answer to an append sent before it
     if (this.state === "replicate") {
       if (rejected <= this.match) return false;
       this.becomeProbe();

@@ -10,8 +10,9 @@
  * and fast backtracking, commit by counting replicas of current-term entries only (paper
  * §5.4.2, Figure 8), ordered apply, PreVote, CheckQuorum with follower leases, bounded
  * in-flight appends per follower, proposal batching (appends are built once per Ready),
- * ReadIndex (thesis §6.4), leadership transfer (thesis §3.10).
- * Not yet: snapshots, membership change, lease reads (see docs/raft.md).
+ * ReadIndex (thesis §6.4), leadership transfer (thesis §3.10), log compaction with
+ * snapshots sent to lagging followers in chunks (paper §7), membership change one server at
+ * a time with learners (thesis §4.1-4.2). Not yet: lease reads (see docs/raft.md).
  *
  * Gotchas:
  * - Call `advance()` after handling each `ready()` before any other input (asserted).
@@ -21,6 +22,13 @@ import { assert, assertNever } from "../../lib/assert.js";
 import type { Prng } from "../../lib/prng.js";
 import type { NodeId, Outgoing } from "../sans-io.js";
 import { type RaftConfig, raftConfigDefaults, validateRaftConfig } from "./config.js";
+import {
+  applyMembershipChange,
+  decodeClusterConfig,
+  encodeClusterConfig,
+  membersOf,
+  quorumOf,
+} from "./membership.js";
 import { Progress } from "./progress.js";
 import { RaftLog } from "./raft-log.js";
 import {
@@ -28,11 +36,16 @@ import {
   type AppendEntriesResponse,
   asIndex,
   asTerm,
+  type ChangeMembershipError,
+  type ClusterConfig,
   type Entry,
   type HardState,
   type Heartbeat,
   type HeartbeatResponse,
+  type InstallSnapshot,
+  type InstallSnapshotResponse,
   type LogIndex,
+  type MembershipChange,
   type ProposalTicket,
   type ProposeError,
   type RaftMessage,
@@ -43,6 +56,9 @@ import {
   type RequestVoteResponse,
   type Result,
   type Role,
+  type Snapshot,
+  type SnapshotError,
+  type SnapshotMetadata,
   type Term,
   type TransferLeadershipError,
 } from "./types.js";
@@ -66,12 +82,18 @@ export const raftDefects: readonly RaftDefect[] = [
 
 export interface RaftNodeOptions {
   readonly id: NodeId;
-  /** Every voter, including `id`. Fixed until membership change lands. */
+  /**
+   * The bootstrap configuration's voters: the same list on every founding member, empty on
+   * a node that joins later (it learns the configuration from the leader's log or
+   * snapshot). Used only until the log or a snapshot holds a configuration.
+   */
   readonly voters: readonly NodeId[];
   readonly prng: Prng;
   readonly config?: Partial<RaftConfig>;
   /** Durable state from a previous incarnation. */
   readonly hardState?: HardState;
+  /** The last snapshot taken or installed; `entries` continue after it. */
+  readonly snapshot?: Snapshot;
   readonly entries?: readonly Entry[];
   readonly defect?: RaftDefect;
 }
@@ -85,11 +107,14 @@ export interface RaftStatus {
   readonly commit: LogIndex;
   readonly applied: LogIndex;
   readonly lastIndex: LogIndex;
+  /** Index of the latest snapshot (0: none); the log holds entries after `firstIndex - 1`. */
+  readonly snapshotIndex: LogIndex;
+  readonly firstIndex: LogIndex;
+  readonly config: ClusterConfig;
 }
 
 export class RaftNode {
   readonly id: NodeId;
-  readonly voters: readonly NodeId[];
   readonly config: RaftConfig;
   readonly #prng: Prng;
   readonly #defect: RaftDefect;
@@ -105,6 +130,30 @@ export class RaftNode {
   readonly #votes = new Map<NodeId, boolean>();
   readonly #progress = new Map<NodeId, Progress>();
   #uncommittedBytes = 0;
+
+  // Membership (thesis §4.1): the configuration is that of the last config entry in the
+  // log, committed or not; else the snapshot's; else the bootstrap one.
+  readonly #bootstrap: ClusterConfig;
+  #membership: ClusterConfig;
+  /** Index of the entry (or snapshot) the configuration came from; 0 for the bootstrap. */
+  #membershipIndex: LogIndex = asIndex(0);
+  /** The entry or snapshot it came from (null: bootstrap), to notice any change cheaply. */
+  #membershipSource: Entry | SnapshotMetadata | null = null;
+
+  // Snapshots (paper §7).
+  /** The latest snapshot, taken here or received; sent to followers that need it. */
+  #snapshot: Snapshot | null = null;
+  /** A snapshot received from the leader, for the next Ready to persist and restore. */
+  #snapshotToInstall: Snapshot | null = null;
+  /** A snapshot being received in chunks. */
+  #incoming: {
+    readonly metadata: SnapshotMetadata;
+    readonly totalBytes: number;
+    readonly leaderTerm: Term;
+    readonly chunks: Uint8Array[];
+    received: number;
+  } | null = null;
+
   /** Leader: appends to broadcast when the next Ready is built (proposal batching). */
   #appendPending = false;
 
@@ -137,22 +186,38 @@ export class RaftNode {
   #applied: LogIndex = asIndex(0);
   #readyOutstanding: { readonly lastEntry: LogIndex; readonly applied: LogIndex } | null = null;
   /** Counters for observability and tests. */
-  readonly stats = { electionsStarted: 0, preVotesStarted: 0, staleMessages: 0, leaderChanges: 0 };
+  readonly stats = {
+    electionsStarted: 0,
+    preVotesStarted: 0,
+    staleMessages: 0,
+    leaderChanges: 0,
+    snapshotsSent: 0,
+    snapshotChunksSent: 0,
+    snapshotsInstalled: 0,
+  };
 
   constructor(options: RaftNodeOptions) {
     this.id = options.id;
-    this.voters = [...options.voters];
-    assert(this.voters.includes(this.id), "voters must include this node");
-    assert(new Set(this.voters).size === this.voters.length, "duplicate voter");
+    assert(new Set(options.voters).size === options.voters.length, "duplicate voter");
+    this.#bootstrap = { voters: [...options.voters], learners: [] };
     this.config = Object.freeze({ ...raftConfigDefaults, ...options.config });
     validateRaftConfig(this.config);
     this.#prng = options.prng;
     this.#defect = options.defect ?? "none";
     const hard = options.hardState ?? { term: asTerm(0), vote: null, commit: asIndex(0) };
-    this.log = new RaftLog(options.entries ?? [], hard.commit);
+    const snapshot = options.snapshot ?? null;
+    this.log = new RaftLog(
+      options.entries ?? [],
+      hard.commit,
+      snapshot === null ? undefined : snapshot.metadata,
+    );
+    this.#snapshot = snapshot;
+    this.#applied = this.log.offset; // the driver restored the state machine from the snapshot
     this.#term = hard.term;
     this.#vote = hard.vote;
     this.#persisted = hard;
+    this.#membership = this.#bootstrap;
+    this.#refreshMembership();
     assert(this.log.lastTerm() <= this.#term, "recovered log has a term above the hard state");
     this.#resetElectionTimeout();
   }
@@ -171,6 +236,17 @@ export class RaftNode {
   get applied(): LogIndex {
     return this.#applied;
   }
+  /** The current configuration's voters. */
+  get voters(): readonly NodeId[] {
+    return this.#membership.voters;
+  }
+  get membership(): ClusterConfig {
+    return this.#membership;
+  }
+  /** The latest snapshot (taken here or installed from the leader). */
+  get snapshotMetadata(): SnapshotMetadata | null {
+    return this.#snapshot?.metadata ?? null;
+  }
 
   status(): RaftStatus {
     return {
@@ -182,6 +258,9 @@ export class RaftNode {
       commit: this.log.committed,
       applied: this.#applied,
       lastIndex: this.log.lastIndex(),
+      snapshotIndex: this.#snapshot?.metadata.index ?? asIndex(0),
+      firstIndex: this.log.firstIndex(),
+      config: this.#membership,
     };
   }
 
@@ -200,6 +279,8 @@ export class RaftNode {
       assert(this.#vote === this.id, "a leader voted for itself in its term");
     }
     if (this.#role === "candidate") assert(this.#vote === this.id, "candidate votes for itself");
+    if (this.#role !== "follower") assert(this.#isVoter(), "only a voter campaigns or leads");
+    assert(this.log.offset <= (this.#snapshot?.metadata.index ?? 0), "compacted past the snapshot");
   }
 
   // ----- inputs -----
@@ -214,7 +295,10 @@ export class RaftNode {
   /** A message from a peer. Stale or unexpected messages are counted and ignored. */
   step(message: RaftMessage): void {
     this.#assertNoReadyOutstanding();
-    if (!this.voters.includes(message.from) || message.from === this.id) {
+    // Any sender but ourselves: a new learner must accept the leader before its own log
+    // names it, and a server answers RPCs whatever its configuration (thesis §4.1). Votes
+    // and acknowledgements count only from the members they are meant for.
+    if (message.from === this.id) {
       this.stats.staleMessages++;
       return;
     }
@@ -245,6 +329,12 @@ export class RaftNode {
         break;
       case "timeout-now":
         this.#onTimeoutNow();
+        break;
+      case "install-snapshot":
+        this.#onInstallSnapshot(message);
+        break;
+      case "install-snapshot-response":
+        this.#onInstallSnapshotResponse(message);
         break;
       default:
         assertNever(message);
@@ -301,7 +391,7 @@ export class RaftNode {
   /** Starts an election now (tests, and later leadership transfer). */
   campaign(): void {
     this.#assertNoReadyOutstanding();
-    if (this.#role !== "leader") this.#startElection();
+    if (this.#role !== "leader" && this.#isVoter()) this.#startElection();
   }
 
   /**
@@ -357,7 +447,7 @@ export class RaftNode {
     if (this.#role !== "leader") {
       return { ok: false, error: { code: "NotLeader", leaderHint: this.#leaderId } };
     }
-    if (!this.voters.includes(to)) {
+    if (!this.#membership.voters.includes(to)) {
       return { ok: false, error: { code: "UnknownTarget", target: to } };
     }
     if (to === this.id) {
@@ -378,10 +468,83 @@ export class RaftNode {
     return this.#transferee;
   }
 
+  /**
+   * Proposes a configuration that differs from the current one by one server (thesis
+   * §4.1): add a learner, promote a caught-up learner to voter, or remove a member. It takes
+   * effect on each node as soon as it is in its log; the change is done when the returned
+   * entry is applied.
+   *
+   * When to use: growing, shrinking or replacing a group. Add the new node as a learner,
+   * wait until it has caught up (promote refuses with LearnerNotCaughtUp until its log
+   * reaches the leader's commit index), promote it, then remove the old one.
+   * Gotchas: one change at a time (ChangeInProgress until the previous one commits); a new
+   * leader accepts changes only after committing an entry of its term (NotReady); the
+   * leader cannot remove itself: transfer leadership first.
+   */
+  changeMembership(change: MembershipChange): Result<ProposalTicket, ChangeMembershipError> {
+    this.#assertNoReadyOutstanding();
+    if (this.#role !== "leader") {
+      return { ok: false, error: { code: "NotLeader", leaderHint: this.#leaderId } };
+    }
+    if (!this.#committedInCurrentTerm()) return { ok: false, error: { code: "NotReady" } };
+    if (this.#membershipIndex > this.log.committed) {
+      return {
+        ok: false,
+        error: { code: "ChangeInProgress", pendingIndex: this.#membershipIndex },
+      };
+    }
+    if (change.type === "remove" && change.node === this.id) {
+      const reason = "the leader cannot remove itself: transfer leadership first";
+      return { ok: false, error: { code: "InvalidChange", reason } };
+    }
+    const next = applyMembershipChange(this.#membership, change);
+    if (!next.ok) return { ok: false, error: { code: "InvalidChange", reason: next.reason } };
+    if (change.type === "promote") {
+      const match = this.#progress.get(change.node)?.match ?? asIndex(0);
+      if (match < this.log.committed) {
+        return {
+          ok: false,
+          error: { code: "LearnerNotCaughtUp", match, commit: this.log.committed },
+        };
+      }
+    }
+    if (this.#transferee !== null) this.#transferee = null;
+    const entry = this.#appendEntry("config", encodeClusterConfig(next.config));
+    return { ok: true, value: { index: entry.index, term: entry.term } };
+  }
+
+  /**
+   * Records that the state machine's image at applied index `index` is `data` (taken by
+   * the layer above, already durable), and compacts the log behind it, keeping
+   * `compactionRetainEntries` entries for followers that are only a little behind.
+   * Followers that need anything older get this snapshot, in chunks.
+   *
+   * When to use: after applying, when the log since the last snapshot has grown past the
+   * application's threshold. Returns the metadata to store beside `data` (the index's term
+   * and the configuration in force there: a restart needs both).
+   */
+  snapshot(index: LogIndex, data: Uint8Array): Result<SnapshotMetadata, SnapshotError> {
+    this.#assertNoReadyOutstanding();
+    const refuse = (reason: string): Result<SnapshotMetadata, SnapshotError> => ({
+      ok: false,
+      error: { code: "InvalidSnapshotIndex", index, reason },
+    });
+    if (index > this.#applied) return refuse(`not applied yet (applied ${this.#applied})`);
+    const previous = this.#snapshot?.metadata.index ?? 0;
+    if (index <= previous) return refuse(`not after the last snapshot (${previous})`);
+    const term = this.log.term(index);
+    assert(term !== undefined, "an applied index after the last snapshot is in the log");
+    const metadata: SnapshotMetadata = { index, term, config: this.#membershipAt(index) };
+    this.#snapshot = { metadata, data };
+    this.log.compactTo(asIndex(Math.max(0, index - this.config.compactionRetainEntries)));
+    return { ok: true, value: metadata };
+  }
+
   // ----- output -----
 
   hasReady(): boolean {
     return (
+      this.#snapshotToInstall !== null ||
       this.#appendPending ||
       this.#readHeartbeatPending ||
       this.#readStates.length > 0 ||
@@ -405,8 +568,11 @@ export class RaftNode {
     }
     const hardState = this.#hardStateChanged() ? this.#hardState() : null;
     const entries = this.log.unstableEntries();
+    const snapshot = this.#snapshotToInstall;
+    this.#snapshotToInstall = null;
+    const appliedFrom = Math.max(this.#applied, snapshot?.metadata.index ?? 0);
     const committedEntries = this.log.slice(
-      this.#applied + 1,
+      appliedFrom + 1,
       this.log.committed,
       this.config.applyEntriesMax,
       Number.POSITIVE_INFINITY,
@@ -418,9 +584,9 @@ export class RaftNode {
     if (hardState !== null) this.#persisted = hardState;
     this.#readyOutstanding = {
       lastEntry: entries.at(-1)?.index ?? asIndex(0),
-      applied: committedEntries.at(-1)?.index ?? this.#applied,
+      applied: committedEntries.at(-1)?.index ?? asIndex(appliedFrom),
     };
-    return { hardState, entries, messages, committedEntries, readStates };
+    return { snapshot, hardState, entries, messages, committedEntries, readStates };
   }
 
   /** The driver persisted, sent and applied the last Ready. */
@@ -439,7 +605,8 @@ export class RaftNode {
     this.#electionElapsed++;
     if (this.#electionElapsed >= this.#electionTimeout) {
       this.#electionElapsed = 0;
-      this.#startElection();
+      // Learners and removed servers never campaign (thesis §4.2.1, §4.2.3).
+      if (this.#isVoter()) this.#startElection();
     }
   }
 
@@ -464,7 +631,7 @@ export class RaftNode {
     let active = 1;
     for (const [id, progress] of this.#progress) {
       if (id === this.id) continue;
-      if (progress.recentActive) active++;
+      if (progress.recentActive && this.#membership.voters.includes(id)) active++;
       progress.recentActive = false;
     }
     if (active >= this.#quorum()) return true;
@@ -493,6 +660,7 @@ export class RaftNode {
     this.#role = "follower";
     this.#setLeader(leaderId);
     this.#progress.clear();
+    this.#incoming = null;
     this.#appendPending = false;
     this.#resetLeaderState();
     this.#resetElectionTimeout();
@@ -531,7 +699,7 @@ export class RaftNode {
   #sendVoteRequests(term: Term, preVote: boolean, transfer = false): void {
     this.#votes.set(this.id, true);
     if (this.#maybeWinElection(preVote)) return;
-    for (const peer of this.voters) {
+    for (const peer of this.#membership.voters) {
       if (peer === this.id) continue;
       this.#send(peer, {
         type: "request-vote",
@@ -549,7 +717,8 @@ export class RaftNode {
   #maybeWinElection(preVote: boolean): boolean {
     let granted = 0;
     let rejected = 0;
-    for (const vote of this.#votes.values()) {
+    for (const [voter, vote] of this.#votes) {
+      if (!this.#membership.voters.includes(voter)) continue; // config changed meanwhile
       if (vote) granted++;
       else rejected++;
     }
@@ -574,14 +743,7 @@ export class RaftNode {
     this.#uncommittedBytes = 0;
     this.#progress.clear();
     this.#resetLeaderState();
-    for (const peer of this.voters) {
-      const progress = new Progress(
-        asIndex(this.log.lastIndex() + 1),
-        this.config.appendsInflightMax,
-      );
-      if (peer === this.id) progress.match = this.log.lastIndex();
-      this.#progress.set(peer, progress);
-    }
+    this.#trackMembers();
     // A no-op in the new term lets earlier-term entries commit (paper §5.4.2).
     this.#appendEntry("noop", new Uint8Array(0));
   }
@@ -610,14 +772,22 @@ export class RaftNode {
       return true; // carries the term we would campaign in, not a newer leader's
     }
     const leader =
-      message.type === "append-entries" || message.type === "heartbeat" ? message.from : null;
+      message.type === "append-entries" ||
+      message.type === "heartbeat" ||
+      message.type === "install-snapshot"
+        ? message.from
+        : null;
     this.#becomeFollower(message.term, leader);
     return true;
   }
 
   #onLowerTerm(message: RaftMessage): void {
     this.stats.staleMessages++;
-    if (message.type === "append-entries" || message.type === "heartbeat") {
+    if (
+      message.type === "append-entries" ||
+      message.type === "heartbeat" ||
+      message.type === "install-snapshot"
+    ) {
       // A stale leader (e.g. back from a partition): tell it our term so it steps down.
       // Needed with PreVote/CheckQuorum, where our higher term may never reach it otherwise.
       this.#send(message.from, {
@@ -704,6 +874,7 @@ export class RaftNode {
       message.leaderCommit,
       message.entries,
     );
+    this.#refreshMembership(); // a config entry appended, or truncated away
     if (lastNew !== null) {
       respond({ matchIndex: lastNew });
       return;
@@ -723,12 +894,13 @@ export class RaftNode {
   #onAppendEntriesResponse(message: AppendEntriesResponse): void {
     if (this.#role !== "leader") return;
     const progress = this.#progress.get(message.from);
-    assert(progress !== undefined);
+    if (progress === undefined) return; // not (or no longer) a member
     progress.recentActive = true;
     if (!message.success) {
-      // Map the follower's hint through our log: skip every entry of terms it lacks.
+      // Map the follower's hint through our log: skip every entry of terms it lacks. Below
+      // our compaction point we know no terms: probing there leads to a snapshot.
       const probeFrom =
-        message.hintTerm > 0
+        message.hintTerm > 0 && message.hintIndex >= this.log.offset
           ? this.log.findConflictByTerm(message.hintIndex, message.hintTerm).index
           : message.hintIndex;
       if (progress.maybeDecrease(message.rejectedIndex, probeFrom)) this.#sendAppend(message.from);
@@ -736,6 +908,11 @@ export class RaftNode {
     }
     // Only a faulty peer acks past our log; drop it rather than trust it.
     if (message.matchIndex > this.log.lastIndex()) return;
+    if (progress.state === "snapshot") {
+      // The snapshot is installed (or the follower turned out not to need it).
+      if (message.matchIndex < progress.transfer!.snapshot.metadata.index) return;
+      progress.becomeProbe();
+    }
     const wasProbe = progress.state === "probe";
     const updated = progress.maybeUpdate(message.matchIndex);
     if (message.from === this.#transferee && progress.match === this.log.lastIndex()) {
@@ -770,7 +947,7 @@ export class RaftNode {
   #onHeartbeatResponse(message: HeartbeatResponse): void {
     if (this.#role !== "leader") return;
     const progress = this.#progress.get(message.from);
-    assert(progress !== undefined);
+    if (progress === undefined) return;
     progress.recentActive = true;
     const round = message.readRound ?? 0;
     if (round > (this.#readAcks.get(message.from) ?? 0)) {
@@ -783,7 +960,16 @@ export class RaftNode {
       if (message.from === this.#transferee) this.#sendTimeoutNow(message.from);
       return;
     }
-    if (progress.state === "probe") {
+    if (progress.state === "snapshot") {
+      // No chunk acknowledged for a heartbeat interval: resend from the confirmed byte.
+      const transfer = progress.transfer!;
+      if (!transfer.progressed) {
+        transfer.next = transfer.acked;
+        transfer.allSent = false;
+      }
+      transfer.progressed = false;
+      this.#sendSnapshotChunks(message.from, progress);
+    } else if (progress.state === "probe" || progress.next - 1 < this.log.offset) {
       progress.probeSent = false;
       this.#sendAppend(message.from);
     } else {
@@ -795,12 +981,208 @@ export class RaftNode {
   }
 
   #onTimeoutNow(): void {
-    if (this.#role === "leader") {
+    if (this.#role === "leader" || !this.#isVoter()) {
       this.stats.staleMessages++;
       return;
     }
     // Campaign at once in a real election: the leader vouched that our log is up to date.
     this.#becomeCandidate(true);
+  }
+
+  // ----- snapshots -----
+
+  /** Follower: one chunk of the leader's snapshot (paper §7, Figure 13). */
+  #onInstallSnapshot(message: InstallSnapshot): void {
+    if (this.#role === "leader") {
+      this.stats.staleMessages++;
+      return;
+    }
+    if (this.#role !== "follower" || this.#leaderId !== message.from) {
+      this.#becomeFollower(message.term, message.from);
+    }
+    this.#electionElapsed = 0;
+    const { metadata } = message;
+    const ack = (received: number) =>
+      this.#send(message.from, {
+        type: "install-snapshot-response",
+        from: this.id,
+        term: this.#term,
+        index: metadata.index,
+        received,
+      });
+    const installed = (matchIndex: LogIndex) =>
+      this.#send(message.from, {
+        type: "append-entries-response",
+        from: this.id,
+        term: this.#term,
+        success: true,
+        matchIndex,
+        rejectedIndex: asIndex(0),
+        hintIndex: asIndex(0),
+        hintTerm: asTerm(0),
+      });
+    if (metadata.index <= this.log.committed) {
+      // Nothing to install: our committed prefix already covers it (a stale or repeated send).
+      this.#incoming = null;
+      installed(this.log.committed);
+      return;
+    }
+    let incoming = this.#incoming;
+    const sameSnapshot =
+      incoming !== null &&
+      incoming.metadata.index === metadata.index &&
+      incoming.metadata.term === metadata.term &&
+      incoming.totalBytes === message.totalBytes &&
+      incoming.leaderTerm === this.#term;
+    if (!sameSnapshot) {
+      if (message.offset !== 0) {
+        ack(0); // we hold none of it (restarted, or a newer snapshot): start over
+        return;
+      }
+      incoming = {
+        metadata,
+        totalBytes: message.totalBytes,
+        leaderTerm: this.#term,
+        chunks: [],
+        received: 0,
+      };
+      this.#incoming = incoming;
+    }
+    assert(incoming !== null);
+    if (message.offset !== incoming.received) {
+      ack(incoming.received); // a gap (lost chunk) or a duplicate: say where we are
+      return;
+    }
+    incoming.chunks.push(message.data);
+    incoming.received += message.data.length;
+    if (incoming.received < incoming.totalBytes) {
+      ack(incoming.received);
+      return;
+    }
+    this.#incoming = null;
+    const data = new Uint8Array(incoming.totalBytes);
+    let offset = 0;
+    for (const chunk of incoming.chunks) {
+      data.set(chunk, offset);
+      offset += chunk.length;
+    }
+    this.#restoreSnapshot({ metadata, data });
+    installed(metadata.index);
+  }
+
+  #restoreSnapshot(snapshot: Snapshot): void {
+    const { index, term } = snapshot.metadata;
+    if (this.log.term(index) === term) {
+      // Our log already holds the snapshot's last entry, so it matches the leader's up to
+      // there: commit up to it and keep the entries after it (etcd `restore` does the same).
+      this.log.commitTo(index);
+      return;
+    }
+    this.log.restore(index, term);
+    this.#snapshot = snapshot;
+    this.#snapshotToInstall = snapshot;
+    this.#refreshMembership();
+    this.stats.snapshotsInstalled++;
+  }
+
+  /** Leader: a follower confirmed the bytes it holds of the snapshot being sent. */
+  #onInstallSnapshotResponse(message: InstallSnapshotResponse): void {
+    if (this.#role !== "leader") return;
+    const progress = this.#progress.get(message.from);
+    if (progress === undefined) return;
+    progress.recentActive = true;
+    const transfer = progress.transfer;
+    if (progress.state !== "snapshot" || transfer === null) return;
+    if (message.index !== transfer.snapshot.metadata.index) return; // an older transfer's
+    if (message.received > transfer.snapshot.data.length) return; // a faulty peer
+    if (message.received > transfer.acked) {
+      transfer.acked = message.received;
+      transfer.progressed = true;
+    } else if (message.received < transfer.acked) {
+      // The follower lost what it had (it restarted): start again from its position.
+      transfer.acked = message.received;
+      transfer.next = message.received;
+      transfer.allSent = false;
+    }
+    this.#sendSnapshotChunks(message.from, progress);
+  }
+
+  /** Starts sending our snapshot to a follower whose next entry is compacted away. */
+  #startSnapshot(peer: NodeId, progress: Progress): void {
+    const snapshot = this.#snapshot;
+    assert(snapshot !== null, "the log is compacted only behind a snapshot");
+    progress.becomeSnapshot(snapshot);
+    this.stats.snapshotsSent++;
+    this.#sendSnapshotChunks(peer, progress);
+  }
+
+  /** Sends chunks while fewer than `snapshotChunksInflightMax` are unacknowledged. */
+  #sendSnapshotChunks(peer: NodeId, progress: Progress): void {
+    const transfer = progress.transfer!;
+    const { snapshot } = transfer;
+    const total = snapshot.data.length;
+    const chunkBytes = this.config.snapshotChunkBytes;
+    const windowBytes = chunkBytes * this.config.snapshotChunksInflightMax;
+    while (!transfer.allSent && transfer.next - transfer.acked < windowBytes) {
+      const end = Math.min(total, transfer.next + chunkBytes);
+      this.#send(peer, {
+        type: "install-snapshot",
+        from: this.id,
+        term: this.#term,
+        metadata: snapshot.metadata,
+        totalBytes: total,
+        offset: transfer.next,
+        data: snapshot.data.subarray(transfer.next, end),
+      });
+      this.stats.snapshotChunksSent++;
+      transfer.next = end;
+      if (end === total) transfer.allSent = true;
+    }
+  }
+
+  // ----- membership -----
+
+  #isVoter(): boolean {
+    return this.#membership.voters.includes(this.id);
+  }
+
+  /** The configuration in force at `index` (at or after the snapshot). */
+  #membershipAt(index: number): ClusterConfig {
+    const entry = this.log.lastConfigEntry(index);
+    if (entry !== undefined) return decodeClusterConfig(entry.data)!;
+    return this.#snapshot?.metadata.config ?? this.#bootstrap;
+  }
+
+  /** Re-reads the configuration after the log changed; a leader tracks the new members. */
+  #refreshMembership(): void {
+    const source = this.log.lastConfigEntry() ?? this.#snapshot?.metadata ?? null;
+    if (source === this.#membershipSource) return;
+    this.#membershipSource = source;
+    this.#membership = this.#membershipAt(this.log.lastIndex());
+    this.#membershipIndex = source?.index ?? asIndex(0);
+    if (this.#role === "leader") {
+      this.#trackMembers();
+      if (this.#maybeCommit()) this.#appendPending = true; // a smaller quorum may commit more
+    } else if (this.#role !== "follower" && !this.#isVoter()) {
+      this.#becomeFollower(this.#term, null);
+    }
+  }
+
+  /** Leader: a progress for every member (new ones start probing at our end), none for others. */
+  #trackMembers(): void {
+    const members = membersOf(this.#membership);
+    for (const id of [...this.#progress.keys()]) {
+      if (!members.includes(id)) this.#progress.delete(id);
+    }
+    for (const id of members) {
+      if (this.#progress.has(id)) continue;
+      const progress = new Progress(
+        asIndex(this.log.lastIndex() + 1),
+        this.config.appendsInflightMax,
+      );
+      if (id === this.id) progress.match = this.log.lastIndex();
+      this.#progress.set(id, progress);
+    }
   }
 
   // ----- reads and transfers -----
@@ -828,7 +1210,8 @@ export class RaftNode {
       const read = this.#readsWaitingQuorum[0]!;
       let acks = 1;
       for (const [peer, round] of this.#readAcks)
-        if (peer !== this.id && round >= read.round) acks++;
+        if (peer !== this.id && round >= read.round && this.#membership.voters.includes(peer))
+          acks++;
       if (acks < this.#quorum()) return;
       this.#readsWaitingQuorum.shift();
       this.#readStates.push({ index: read.index, context: read.context });
@@ -851,20 +1234,20 @@ export class RaftNode {
     };
     this.log.append([entry]);
     this.#uncommittedBytes += data.length;
-    this.#progress.get(this.id)!.maybeUpdate(entry.index);
+    this.#progress.get(this.id)?.maybeUpdate(entry.index);
     this.#appendPending = true;
+    if (kind === "config") this.#refreshMembership(); // in force from now, on the leader too
     this.#maybeCommit(); // a single-node cluster commits at once
     return entry;
   }
 
   #broadcastAppend(): void {
-    for (const peer of this.voters) if (peer !== this.id) this.#sendAppend(peer, true);
+    for (const peer of this.#progress.keys()) if (peer !== this.id) this.#sendAppend(peer, true);
   }
 
   #broadcastHeartbeat(): void {
-    for (const peer of this.voters) {
+    for (const [peer, progress] of this.#progress) {
       if (peer === this.id) continue;
-      const progress = this.#progress.get(peer)!;
       this.#send(peer, {
         type: "heartbeat",
         from: this.id,
@@ -879,6 +1262,10 @@ export class RaftNode {
   #sendAppend(peer: NodeId, sendIfEmpty = false): void {
     const progress = this.#progress.get(peer)!;
     if (progress.isPaused()) return;
+    if (progress.next - 1 < this.log.offset) {
+      this.#startSnapshot(peer, progress); // what it needs next is only in the snapshot
+      return;
+    }
     const entries = this.log.slice(
       progress.next,
       this.log.lastIndex(),
@@ -910,7 +1297,9 @@ export class RaftNode {
    * (paper §5.4.2, Figure 8); it commits indirectly when a current-term entry after it does.
    */
   #maybeCommit(): boolean {
-    const matches = [...this.#progress.values()].map((progress) => progress.match);
+    const matches = this.#membership.voters.map(
+      (id) => this.#progress.get(id)?.match ?? asIndex(0),
+    );
     matches.sort((a, b) => b - a);
     const candidate = matches[this.#quorum() - 1];
     assert(candidate !== undefined);
@@ -938,7 +1327,7 @@ export class RaftNode {
   // ----- helpers -----
 
   #quorum(): number {
-    return Math.floor(this.voters.length / 2) + 1;
+    return quorumOf(this.#membership);
   }
 
   #send(target: NodeId, message: RaftMessage): void {

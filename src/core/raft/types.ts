@@ -20,11 +20,60 @@ export function asIndex(value: number): LogIndex {
 /**
  * One log entry. `noop` is the empty entry a new leader appends in its own term so that
  * earlier-term entries can commit (paper §5.4.2, thesis §3.6.2); the layer above skips it.
+ * `config` holds a whole `ClusterConfig` (encoded by `membership.ts`); it takes effect on
+ * every node as soon as it is in the log, committed or not (thesis §4.1).
  */
 export interface Entry {
   readonly term: Term;
   readonly index: LogIndex;
-  readonly kind: "command" | "noop";
+  readonly kind: EntryKind;
+  readonly data: Uint8Array;
+}
+
+export type EntryKind = "command" | "noop" | "config";
+export const entryKinds: readonly EntryKind[] = ["command", "noop", "config"];
+
+/**
+ * Who is in the group. Voters elect and form quorums; learners receive the log (and
+ * snapshots) but never vote or count for commit, so a new node catches up without
+ * weakening availability (thesis §4.2.1).
+ */
+export interface ClusterConfig {
+  readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
+}
+
+/** One server at a time (thesis §4.1); a learner first, promoted once caught up. */
+export type MembershipChange =
+  | { readonly type: "add-learner"; readonly node: NodeId }
+  | { readonly type: "promote"; readonly node: NodeId }
+  | { readonly type: "remove"; readonly node: NodeId };
+
+/** `changeMembership` refused; nothing was appended. */
+export type ChangeMembershipError =
+  | { readonly code: "NotLeader"; readonly leaderHint: NodeId | null }
+  /** The previous change is not committed yet: one at a time. */
+  | { readonly code: "ChangeInProgress"; readonly pendingIndex: LogIndex }
+  /**
+   * This leader has not committed an entry of its own term yet: until it has, a change
+   * could overlap an uncommitted one of a previous leader (Ongaro's 2015 fix to §4.1).
+   */
+  | { readonly code: "NotReady" }
+  /** The learner's log is behind the leader's commit index: promoting it would stall commits. */
+  | { readonly code: "LearnerNotCaughtUp"; readonly match: LogIndex; readonly commit: LogIndex }
+  | { readonly code: "InvalidChange"; readonly reason: string };
+
+/** What a snapshot stands for: the state after applying every entry up to `index`. */
+export interface SnapshotMetadata {
+  readonly index: LogIndex;
+  readonly term: Term;
+  /** The configuration in force at `index` (the log that held it is gone). */
+  readonly config: ClusterConfig;
+}
+
+/** A state machine image; `data` is opaque to Raft. */
+export interface Snapshot {
+  readonly metadata: SnapshotMetadata;
   readonly data: Uint8Array;
 }
 
@@ -44,7 +93,9 @@ export type RaftMessage =
   | AppendEntriesResponse
   | Heartbeat
   | HeartbeatResponse
-  | TimeoutNow;
+  | TimeoutNow
+  | InstallSnapshot
+  | InstallSnapshotResponse;
 
 /**
  * A vote request, or with `preVote` a PreVote probe (thesis §9.6): "would you vote for me in
@@ -139,6 +190,36 @@ export interface TimeoutNow {
 }
 
 /**
+ * One chunk of a snapshot (paper §7, Figure 13): a follower whose next entry the leader has
+ * compacted away receives the leader's snapshot in chunks of at most `snapshotChunkBytes`,
+ * a few in flight, each acknowledged with the bytes received so far. The last chunk
+ * (`offset + data.length === totalBytes`) installs it.
+ */
+export interface InstallSnapshot {
+  readonly type: "install-snapshot";
+  readonly from: NodeId;
+  readonly term: Term;
+  readonly metadata: SnapshotMetadata;
+  readonly totalBytes: number;
+  readonly offset: number;
+  readonly data: Uint8Array;
+}
+
+/**
+ * Progress of a snapshot transfer: the follower holds the first `received` bytes of the
+ * snapshot at `index`. An answer that does not move forward tells the leader to resend
+ * from `received` (a chunk was lost or reordered). Once installed, the follower answers
+ * with an `append-entries-response` instead, like any append.
+ */
+export interface InstallSnapshotResponse {
+  readonly type: "install-snapshot-response";
+  readonly from: NodeId;
+  readonly term: Term;
+  readonly index: LogIndex;
+  readonly received: number;
+}
+
+/**
  * A confirmed ReadIndex request (thesis §6.4): once the state machine has applied up to
  * `index`, a read tagged with `context` is linearizable and may be served locally.
  */
@@ -157,7 +238,13 @@ export type ReadIndexError =
 /** `transferLeadership` refused. */
 export type TransferLeadershipError =
   | { readonly code: "NotLeader"; readonly leaderHint: NodeId | null }
+  /** Not a voter of the current configuration. */
   | { readonly code: "UnknownTarget"; readonly target: NodeId };
+
+/** `snapshot` refused: nothing changed. */
+export type SnapshotError =
+  /** Only an applied index can be snapshotted, and only one newer than the last snapshot. */
+  { readonly code: "InvalidSnapshotIndex"; readonly index: LogIndex; readonly reason: string };
 
 export type Role = "follower" | "pre-candidate" | "candidate" | "leader";
 
@@ -194,20 +281,25 @@ export interface ProposalTicket {
  * Everything the core produced since the last `advance()`. The driver must handle it in
  * this order, then call `advance()` before giving the core any other input:
  *
- *   1. persist `hardState` (if not null) and append `entries` to stable storage, and make
- *      both durable (fsync). `entries` may start at or below the last stored index: the
- *      stored log is truncated from `entries[0].index` first (a conflicting suffix replaced
- *      by the leader's, paper §5.3);
+ *   1. persist `snapshot` (if not null: one received from the leader; it replaces the whole
+ *      stored log, every stored entry is dropped), `hardState`
+ *      (if not null) and `entries`, and make them durable (fsync). `entries` may start at or
+ *      below the last stored index: the stored log is truncated from `entries[0].index`
+ *      first (a conflicting suffix replaced by the leader's, paper §5.3);
  *   2. only then send `messages`. A vote grant, an append acknowledgement or a commit index
  *      in a message is a promise about durable state: sending before the fsync completes
  *      could let a crash un-vote or un-append what a peer already counted (a second leader
  *      in one term, or a lost committed entry);
- *   3. apply `committedEntries` to the state machine, in order (they may include entries
- *      persisted in step 1 of this same Ready, never entries that are not yet durable).
+ *   3. restore the state machine from `snapshot` if there is one, then apply
+ *      `committedEntries` in order (they may include entries persisted in step 1 of this
+ *      same Ready, never entries that are not yet durable). `config` entries come out too:
+ *      the layer above needs no action for them (the core already acts on them).
  *
  * If persisting fails the node must stop (crash): the core has already assumed success.
  */
 export interface Ready {
+  /** A snapshot from the leader to persist and restore (see the order above). */
+  readonly snapshot: Snapshot | null;
   readonly hardState: HardState | null;
   readonly entries: readonly Entry[];
   readonly messages: readonly Outgoing<RaftMessage>[];

@@ -4,6 +4,7 @@
  * contiguous, a sender posing as another voter) is dropped and counted by the driver, never
  * thrown out of a socket handler or into the core's assertions. Pure.
  */
+import { decodeClusterConfig, isClusterConfig } from "./membership.js";
 import type { RaftMessage } from "./types.js";
 
 const isCount = (value: unknown): value is number =>
@@ -56,6 +57,16 @@ export function parseRaftMessage(payload: unknown, source: string): RaftMessage 
       return isOptionalCount(message.readRound) ? (payload as RaftMessage) : null;
     case "timeout-now":
       return payload as RaftMessage;
+    case "install-snapshot":
+      return isSnapshotMetadata(message.metadata, message.term) &&
+        isCount(message.totalBytes) &&
+        isCount(message.offset) &&
+        message.data instanceof Uint8Array &&
+        message.offset + message.data.length <= message.totalBytes
+        ? (payload as RaftMessage)
+        : null;
+    case "install-snapshot-response":
+      return isCount(message.index) && isCount(message.received) ? (payload as RaftMessage) : null;
     default:
       return null;
   }
@@ -80,10 +91,24 @@ function areContiguousEntries(
       entry.term > leaderTerm
     )
       return false;
-    if ((entry.kind !== "command" && entry.kind !== "noop") || !(entry.data instanceof Uint8Array))
-      return false;
+    if (!(entry.data instanceof Uint8Array)) return false;
+    if (entry.kind === "config") {
+      if (decodeClusterConfig(entry.data) === null) return false;
+    } else if (entry.kind !== "command" && entry.kind !== "noop") return false;
     index = entry.index as number;
     term = entry.term;
   }
   return true;
+}
+
+function isSnapshotMetadata(value: unknown, leaderTerm: number): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  const metadata = value as Record<string, unknown>;
+  return (
+    isCount(metadata.index) &&
+    metadata.index > 0 &&
+    isCount(metadata.term) &&
+    metadata.term <= leaderTerm &&
+    isClusterConfig(metadata.config)
+  );
 }

@@ -175,6 +175,10 @@ export function describeRaftMessage(message: RaftMessage): string {
       return `heartbeat-ok t${message.term}`;
     case "timeout-now":
       return `timeout-now t${message.term}`;
+    case "install-snapshot":
+      return `snapshot t${message.term} at=${message.metadata.index}@${message.metadata.term} bytes=${message.offset}+${message.data.length}/${message.totalBytes}`;
+    case "install-snapshot-response":
+      return `snapshot-ok t${message.term} at=${message.index} received=${message.received}`;
     default:
       return assertNever(message);
   }
