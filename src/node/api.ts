@@ -6,13 +6,13 @@ import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger as PinoLogger } from "pino";
 import type { Registry } from "prom-client";
+import type { MembershipChange } from "../core/raft/types.js";
 import { BrigadeError } from "../lib/errors.js";
 import type { LinkFault } from "../transport/faults.js";
 import type { TcpTransport } from "../transport/tcp-transport.js";
 import type { Discovery } from "./discovery.js";
 import { sendError } from "./http-errors.js";
-import type { RaftDriver } from "./raft-driver.js";
-import type { RegisterCommand } from "./register.js";
+import type { RegisterCommand, RegisterService } from "./register.js";
 
 export interface NodeStatus {
   readonly id: string;
@@ -48,8 +48,8 @@ export interface ApiOptions {
   readonly metrics: () => Registry | null;
   readonly status: () => NodeStatus;
   readonly discovery: () => Discovery;
-  /** The replicated register's Raft driver, or null when this node runs no Raft. */
-  readonly raft: () => RaftDriver | null;
+  /** The replicated register (a Raft group), or null when this node runs no Raft. */
+  readonly register: () => RegisterService | null;
 }
 
 /** Largest request body the API accepts; fault rules and pings are tiny. */
@@ -110,8 +110,8 @@ export function createApi(options: ApiOptions): FastifyInstance {
   app.get("/v1/members", async () => options.discovery().members());
 
   // The replicated register (a Raft group): any node accepts; followers forward to the leader.
-  const raft = (): RaftDriver => {
-    const driver = options.raft();
+  const raft = (): RegisterService => {
+    const driver = options.register();
     if (driver === null)
       throw new BrigadeError(
         "NotFound",
@@ -127,12 +127,55 @@ export function createApi(options: ApiOptions): FastifyInstance {
       properties: { requestId: { type: "string", minLength: 1, maxLength: 128 } },
     },
   } as const;
-  app.get("/v1/raft", async () => raft().status());
-  app.get<{ Params: { key: string }; Querystring: { requestId?: string } }>(
+  app.get("/v1/raft", async () => raft().group.status());
+  // Membership change, one server at a time, on the leader (thesis §4.1).
+  app.post<{ Body: MembershipChange }>(
+    "/v1/raft/members",
+    {
+      schema: {
+        body: {
+          type: "object",
+          required: ["type", "node"],
+          properties: {
+            type: { type: "string", enum: ["add-learner", "promote", "remove"] },
+            node: { type: "string", minLength: 1, maxLength: 128 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const config = await raft().group.changeMembership(
+        { type: request.body.type, node: request.body.node } as MembershipChange,
+        5_000,
+      );
+      return { config };
+    },
+  );
+  app.get<{
+    Params: { key: string };
+    Querystring: { requestId?: string; consistency?: "linearizable" | "serializable" };
+  }>(
     "/v1/register/:key",
-    { schema: requestIdQuery },
+    {
+      schema: {
+        querystring: {
+          type: "object",
+          properties: {
+            ...requestIdQuery.querystring.properties,
+            consistency: { type: "string", enum: ["linearizable", "serializable"] },
+          },
+        },
+      },
+    },
     async (request) =>
-      raft().execute({ op: "get", key: request.params.key, requestId: requestIdOf(request.query) }),
+      raft().execute({
+        op: "get",
+        key: request.params.key,
+        requestId: requestIdOf(request.query),
+        ...(request.query.consistency === undefined
+          ? {}
+          : { consistency: request.query.consistency }),
+      }),
   );
   app.put<{ Params: { key: string }; Querystring: { requestId?: string }; Body: unknown }>(
     "/v1/register/:key",

@@ -42,6 +42,7 @@ export interface NodeConfig {
   /** Node ids of the replicated register's Raft group; empty = this node runs no Raft. */
   readonly raftVoters: readonly string[];
   readonly raftTickMs: number;
+  readonly raftSnapshotEntries: number;
 }
 
 interface SettingSpec {
@@ -164,12 +165,17 @@ export const nodeSettings: readonly SettingSpec[] = [
     key: "raftVoters",
     defaultText: "none",
     description:
-      "comma-separated node ids of the replicated register's Raft group (this node must be one)",
+      "comma-separated founding voters of the replicated register's Raft group; a node not listed joins as a non-member until a leader adds it",
   },
   {
     key: "raftTickMs",
     defaultText: "100",
     description: "Raft tick; election timeout is 10-20 ticks, heartbeats every tick",
+  },
+  {
+    key: "raftSnapshotEntries",
+    defaultText: "10000",
+    description: "applied entries between Raft snapshots (each lets the log and WAL behind it go)",
   },
   {
     key: "gossipKey",
@@ -348,8 +354,9 @@ export function resolveNodeConfig(...layers: RawSettings[]): NodeConfig {
     tags: keyValues(merged, "tags"),
     services: services(merged),
     gossipKey: gossipKey(merged),
-    raftVoters: raftVoters(merged, id),
+    raftVoters: raftVoters(merged),
     raftTickMs: integer(merged, "raftTickMs", 100, 5, 10_000),
+    raftSnapshotEntries: integer(merged, "raftSnapshotEntries", 10_000, 1, 100_000_000),
   });
 }
 
@@ -505,14 +512,8 @@ export function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 }
 
-function raftVoters(settings: RawSettings, id: string): string[] {
+function raftVoters(settings: RawSettings): string[] {
   const voters = list(settings, "raftVoters");
-  if (voters.length > 0 && !voters.includes(id)) {
-    throw new BrigadeError(
-      "InvalidConfig",
-      `--raft-voters (${voters.join(",")}) must include this node's id "${id}"`,
-    );
-  }
   if (new Set(voters).size !== voters.length)
     throw new BrigadeError("InvalidConfig", "--raft-voters lists a node twice");
   return voters;

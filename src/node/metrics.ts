@@ -1,9 +1,10 @@
 /** @module Prometheus metrics of one node (prom-client), read from the components' own counters at scrape time. */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { HybridLogicalClock } from "../clocks/hlc.js";
+import type { RaftStatus } from "../core/raft/raft-node.js";
 import type { TcpTransport, TransportStats } from "../transport/tcp-transport.js";
 import type { GossipStats, MembershipDriver } from "./membership-driver.js";
-import type { RaftDriver } from "./raft-driver.js";
+import type { RaftHost } from "./raft/raft-host.js";
 
 const transportCounters: ReadonlyArray<[keyof TransportStats, string, string]> = [
   ["framesSent", "brigade_transport_frames_sent_total", "Frames handed to sockets"],
@@ -77,7 +78,7 @@ export function createNodeMetrics(options: {
   clock: HybridLogicalClock;
   nodeId: string;
   membership: MembershipDriver;
-  raft: RaftDriver | null;
+  raft: RaftHost | null;
 }): Registry {
   const { transport, clock } = options;
   const registry = new Registry();
@@ -158,69 +159,98 @@ export function createNodeMetrics(options: {
   return registry;
 }
 
-function addRaftMetrics(registry: Registry, raft: RaftDriver): void {
+function addRaftMetrics(registry: Registry, raft: RaftHost): void {
   const roles = ["follower", "pre-candidate", "candidate", "leader"];
-  new Gauge({
-    name: "brigade_raft_term",
-    help: "Current Raft term",
-    registers: [registry],
-    collect() {
-      this.set(raft.status()?.term ?? 0);
-    },
-  });
+  /** One gauge per group and field, read at scrape time. */
+  const perGroup = (name: string, help: string, value: (status: RaftStatus) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ["group"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const group of raft.groups())
+          this.set({ group: group.id }, value(group.node.status()));
+      },
+    });
+  perGroup("brigade_raft_term", "Current Raft term", (status) => status.term);
+  perGroup("brigade_raft_commit_index", "Highest committed log index known here", (s) => s.commit);
+  perGroup("brigade_raft_applied_index", "Highest log index applied here", (s) => s.applied);
+  perGroup("brigade_raft_snapshot_index", "Index of the latest snapshot", (s) => s.snapshotIndex);
+  perGroup(
+    "brigade_raft_log_entries",
+    "Entries held in memory (bounded by snapshots)",
+    (s) => s.lastIndex - s.firstIndex + 1,
+  );
   new Gauge({
     name: "brigade_raft_role",
-    help: "1 for this node's current Raft role",
-    labelNames: ["role"],
+    help: "1 for this node's current Raft role in each group",
+    labelNames: ["group", "role"],
     registers: [registry],
     collect() {
-      const role = raft.status()?.role;
-      for (const candidate of roles) this.set({ role: candidate }, candidate === role ? 1 : 0);
+      this.reset();
+      for (const group of raft.groups()) {
+        const role = group.node.role;
+        for (const candidate of roles)
+          this.set({ group: group.id, role: candidate }, candidate === role ? 1 : 0);
+      }
     },
   });
-  new Gauge({
-    name: "brigade_raft_commit_index",
-    help: "Highest committed log index known here",
-    registers: [registry],
-    collect() {
-      this.set(raft.status()?.commit ?? 0);
-    },
-  });
-  new Gauge({
-    name: "brigade_raft_applied_index",
-    help: "Highest log index applied here",
-    registers: [registry],
-    collect() {
-      this.set(raft.status()?.applied ?? 0);
-    },
-  });
+  const groupsTotal = (field: "proposals" | "snapshotsTaken" | "snapshotsInstalled") => () =>
+    raft.groups().reduce((sum, group) => sum + group.stats[field], 0);
   mirrorCounter(
     registry,
     "brigade_raft_proposals_total",
     "Commands proposed on this node as leader",
-    () => raft.stats.proposals,
+    groupsTotal("proposals"),
+  );
+  mirrorCounter(
+    registry,
+    "brigade_raft_snapshots_taken_total",
+    "Snapshots this node wrote",
+    groupsTotal("snapshotsTaken"),
+  );
+  mirrorCounter(
+    registry,
+    "brigade_raft_snapshots_installed_total",
+    "Snapshots received from a leader and installed",
+    groupsTotal("snapshotsInstalled"),
   );
   mirrorCounter(
     registry,
     "brigade_raft_messages_rejected_total",
-    "Raft messages from peers refused as malformed or spoofed",
+    "Raft messages from peers refused as malformed, spoofed or for an unknown group",
     () => raft.stats.messagesRejected,
+  );
+  mirrorCounter(
+    registry,
+    "brigade_raft_frames_sent_total",
+    "Frames carrying Raft messages (all groups' messages to one node share a frame)",
+    () => raft.stats.framesSent,
   );
   const persist = new Histogram({
     name: "brigade_raft_persist_seconds",
-    help: "Time to append and fsync one Ready to the write-ahead log",
+    help: "Time to append and fsync one round's Readies (all groups) to the write-ahead log",
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
     registers: [registry],
   });
   const batch = new Histogram({
     name: "brigade_raft_batch_entries",
-    help: "Entries persisted per Ready (batching)",
+    help: "Entries persisted per fsync (batching)",
     buckets: [0, 1, 2, 4, 8, 16, 32, 64, 128, 256],
     registers: [registry],
   });
-  raft.onPersist = (durationMs, entries) => {
+  const groupsPerFsync = new Histogram({
+    name: "brigade_raft_batch_groups",
+    help: "Groups sharing one fsync",
+    buckets: [1, 2, 4, 8, 16, 32, 64],
+    registers: [registry],
+  });
+  raft.onPersist = (durationMs, entries, groups) => {
     persist.observe(durationMs / 1000);
     batch.observe(entries);
+    groupsPerFsync.observe(groups);
   };
 }
 

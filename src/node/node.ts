@@ -19,7 +19,13 @@ import { openDataDir } from "./data-dir.js";
 import { Discovery } from "./discovery.js";
 import { MembershipDriver } from "./membership-driver.js";
 import { createNodeMetrics } from "./metrics.js";
-import { RaftDriver, raftDriverDefaults } from "./raft-driver.js";
+import { RaftHost } from "./raft/raft-host.js";
+import { RegisterService, RegisterStateMachine } from "./register.js";
+
+/** The demo register's Raft group id in the node's write-ahead log. */
+const registerGroupId = 1;
+/** How long a register command may wait to be applied before DeadlineExceeded. */
+const registerCommandTimeoutMs = 5_000;
 
 export interface StartedNode {
   readonly listen: HostPort;
@@ -33,7 +39,8 @@ export class BrigadeNode {
   private api: FastifyInstance | null = null;
   private membershipDriver: MembershipDriver | null = null;
   private discoveryService: Discovery | null = null;
-  private raftDriver: RaftDriver | null = null;
+  private raftHost: RaftHost | null = null;
+  private register: RegisterService | null = null;
   private metrics: Registry | null = null;
   private releaseDataDir: (() => void) | null = null;
   private readonly startedAtMs = Date.now();
@@ -77,7 +84,7 @@ export class BrigadeNode {
         metrics: () => this.metrics,
         status: () => this.status(),
         discovery: () => this.discovery,
-        raft: () => this.raftDriver,
+        register: () => this.register,
       });
       this.api = api;
       try {
@@ -96,24 +103,13 @@ export class BrigadeNode {
         typeof apiAddress === "object" && apiAddress !== null ? apiAddress.port : config.api.port;
       this.started = { listen, api: { host: config.api.host, port: apiPort } };
       await this.startMembership(listen, formatHostPort(this.started.api));
-      if (config.raftVoters.length > 0) {
-        this.raftDriver = new RaftDriver({
-          nodeId: config.id,
-          voters: config.raftVoters,
-          transport: this.transport,
-          dataDir: config.dataDir,
-          logger: this.logger.child({ component: "raft" }),
-          tickMs: config.raftTickMs,
-          commandTimeoutMs: raftDriverDefaults.commandTimeoutMs,
-        });
-        await this.raftDriver.start();
-      }
+      if (config.raftVoters.length > 0) await this.startRaft(config);
       this.metrics = createNodeMetrics({
         transport: this.transport,
         clock: this.clock,
         nodeId: config.id,
         membership: this.membership,
-        raft: this.raftDriver,
+        raft: this.raftHost,
       });
       for (const seed of config.join) this.transport.connect(seed);
       this.logger.info(
@@ -143,6 +139,31 @@ export class BrigadeNode {
     if (this.discoveryService === null)
       throw new BrigadeError("Unavailable", "discovery is not started");
     return this.discoveryService;
+  }
+
+  /** The replicated register: Raft group 1 on this node's write-ahead log. */
+  private async startRaft(config: NodeConfig): Promise<void> {
+    const host = new RaftHost({
+      nodeId: config.id,
+      transport: this.transport,
+      dataDir: config.dataDir,
+      logger: this.logger.child({ component: "raft" }),
+      tickMs: config.raftTickMs,
+      snapshotEntries: config.raftSnapshotEntries,
+    });
+    this.raftHost = host;
+    await host.start();
+    const machine = new RegisterStateMachine();
+    // A node that is not a founding voter starts outside the group, until a leader adds it.
+    const founders = config.raftVoters.includes(config.id) ? config.raftVoters : [];
+    const group = await host.addGroup(registerGroupId, founders, machine);
+    this.register = new RegisterService(
+      group,
+      machine,
+      this.transport,
+      config.id,
+      registerCommandTimeoutMs,
+    );
   }
 
   private async startMembership(listen: HostPort, api: string): Promise<void> {
@@ -207,7 +228,7 @@ export class BrigadeNode {
     // Health checks first (a status flip must not re-announce us), then say goodbye, so
     // members record "left" rather than suspecting a failure.
     this.discoveryService?.stop();
-    await this.raftDriver?.stop();
+    await this.raftHost?.stop();
     await this.membershipDriver?.leave();
     await this.membershipDriver?.stop();
     await this.api?.close();

@@ -35,7 +35,7 @@ describe("replicated register", () => {
       { op: "incr", key: "n", delta: 2, requestId: "4" },
     ].map((command) => encodeCommand(parseCommand(command)));
     const results = replicas.map((replica) =>
-      log.map((data, index) => replica.apply(index + 1, data).result),
+      log.map((data, index) => replica.apply(index + 1, data)),
     );
     assert.deepEqual(results[0], results[1]);
     assert.deepEqual(
@@ -54,10 +54,19 @@ describe("replicated register", () => {
   it("applies garbage in the log as a failed no-op", () => {
     const register = new RegisterStateMachine();
     for (const bytes of ["not json", "42", '{"op":"set"}']) {
-      assert.deepEqual(register.apply(1, Buffer.from(bytes)), {
-        requestId: null,
-        result: { ok: false, value: null, index: 1 },
-      });
+      assert.deepEqual(register.apply(1, Buffer.from(bytes)), { ok: false, value: null, index: 1 });
     }
+  });
+
+  it("restores from its snapshot the values and the remembered results", () => {
+    const original = new RegisterStateMachine();
+    const set = encodeCommand(parseCommand({ op: "incr", key: "n", delta: 5, requestId: "r1" }));
+    original.apply(1, set);
+    const copy = new RegisterStateMachine();
+    copy.restore(original.snapshot());
+    assert.equal(copy.read("n"), "5");
+    // A retry of r1 after the snapshot must not apply twice.
+    assert.deepEqual(copy.apply(2, set), original.apply(2, set));
+    assert.equal(copy.read("n"), "5");
   });
 });

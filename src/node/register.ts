@@ -7,6 +7,8 @@
  * timeout are idempotent).
  */
 import { BrigadeError } from "../lib/errors.js";
+import type { TcpTransport } from "../transport/tcp-transport.js";
+import type { GroupStateMachine, RaftGroup } from "./raft/raft-group.js";
 
 export type RegisterCommand =
   | { readonly op: "set"; readonly key: string; readonly value: string; readonly requestId: string }
@@ -23,7 +25,16 @@ export type RegisterCommand =
       readonly delta: number;
       readonly requestId: string;
     }
-  | { readonly op: "get"; readonly key: string; readonly requestId: string };
+  | {
+      readonly op: "get";
+      readonly key: string;
+      readonly requestId: string;
+      /**
+       * `linearizable` (default): confirmed by the leader with a quorum (ReadIndex).
+       * `serializable`: this node's replica as applied so far; may be stale.
+       */
+      readonly consistency?: "linearizable" | "serializable";
+    };
 
 export interface RegisterResult {
   readonly ok: boolean;
@@ -31,6 +42,8 @@ export interface RegisterResult {
   readonly value: string | null;
   /** Log index at which the command was applied: a total order of all operations. */
   readonly index: number;
+  /** Set on a serializable read: the value may be behind the leader's. */
+  readonly stale?: boolean;
 }
 
 /** Longest key and value: the register is a test bench, not a store. */
@@ -74,8 +87,19 @@ export function parseCommand(input: unknown): RegisterCommand {
     }
   };
   switch (op) {
-    case "get":
-      return { op, key: key as string, requestId: requestId as string };
+    case "get": {
+      const consistency = (command as Record<string, unknown>).consistency;
+      if (consistency === undefined)
+        return { op, key: key as string, requestId: requestId as string };
+      if (consistency !== "linearizable" && consistency !== "serializable")
+        fail('consistency must be "linearizable" or "serializable"');
+      return {
+        op,
+        key: key as string,
+        requestId: requestId as string,
+        consistency: consistency as "linearizable" | "serializable",
+      };
+    }
     case "set":
       checkValue();
       return { op, key: key as string, value: value as string, requestId: requestId as string };
@@ -102,9 +126,23 @@ export function parseCommand(input: unknown): RegisterCommand {
   }
 }
 
-export class RegisterStateMachine {
-  private readonly values = new Map<string, string>();
-  private readonly results = new Map<string, RegisterResult>();
+export class RegisterStateMachine implements GroupStateMachine {
+  private values = new Map<string, string>();
+  private results = new Map<string, RegisterResult>();
+
+  /** Values and remembered results (deduplication must survive a snapshot too). */
+  snapshot(): Uint8Array {
+    return Buffer.from(JSON.stringify({ values: [...this.values], results: [...this.results] }));
+  }
+
+  restore(data: Uint8Array): void {
+    const image = JSON.parse(Buffer.from(data).toString("utf8")) as {
+      values: [string, string][];
+      results: [string, RegisterResult][];
+    };
+    this.values = new Map(image.values);
+    this.results = new Map(image.results);
+  }
 
   /** The current value of `key` (for reads served through ReadIndex). */
   read(key: string): string | null {
@@ -112,17 +150,17 @@ export class RegisterStateMachine {
   }
 
   /** Applies one committed command; malformed log data is applied as a failed no-op (deterministically). */
-  apply(index: number, data: Uint8Array): { requestId: string | null; result: RegisterResult } {
+  apply(index: number, data: Uint8Array): RegisterResult {
     let command: RegisterCommand;
     try {
       command = parseCommand(JSON.parse(Buffer.from(data).toString("utf8")));
     } catch {
       // Only validated commands are proposed; anything else applies as a failed no-op, the
       // same on every replica.
-      return { requestId: null, result: { ok: false, value: null, index } };
+      return { ok: false, value: null, index };
     }
     const previous = this.results.get(command.requestId);
-    if (previous !== undefined) return { requestId: command.requestId, result: previous };
+    if (previous !== undefined) return previous;
     const current = this.values.get(command.key) ?? null;
     let result: RegisterResult;
     switch (command.op) {
@@ -155,6 +193,64 @@ export class RegisterStateMachine {
       const oldest = this.results.keys().next().value as string;
       this.results.delete(oldest);
     }
-    return { requestId: command.requestId, result };
+    return result;
+  }
+}
+
+const executeTopic = "register.execute";
+
+/**
+ * The register's client side on this node: any node accepts a command; a follower forwards
+ * it to the leader (once), which answers when it is applied. "get" is a linearizable read
+ * without a log write (ReadIndex, thesis §6.4).
+ */
+export class RegisterService {
+  constructor(
+    readonly group: RaftGroup,
+    private readonly machine: RegisterStateMachine,
+    private readonly transport: TcpTransport,
+    private readonly nodeId: string,
+    private readonly commandTimeoutMs: number,
+  ) {
+    transport.handle(executeTopic, (payload, context) =>
+      this.execute(payload as RegisterCommand, context.timeoutMs, false),
+    );
+  }
+
+  /**
+   * Applies `command` through the log (a "get" through ReadIndex). Typed errors:
+   * Unavailable (no leader yet: retry), DeadlineExceeded (the outcome is unknown: retry with
+   * the same request id), QueueFull, MessageTooLarge, InvalidArgument.
+   */
+  async execute(
+    input: RegisterCommand,
+    timeoutMs = this.commandTimeoutMs,
+    mayForward = true,
+  ): Promise<RegisterResult> {
+    const command = parseCommand(input);
+    const node = this.group.node;
+    if (command.op === "get" && command.consistency === "serializable") {
+      // This replica's state, possibly stale: no leader, no quorum, and it says so.
+      const value = this.machine.read(command.key);
+      return { ok: true, value, index: this.group.appliedIndex, stale: true };
+    }
+    if (node.role !== "leader") {
+      const leader = node.leaderId;
+      if (leader === null || !mayForward || leader === this.nodeId) {
+        throw new BrigadeError("Unavailable", "no leader is known yet; retry shortly");
+      }
+      return (await this.transport.request(leader, executeTopic, command, {
+        timeoutMs,
+      })) as RegisterResult;
+    }
+    if (command.op === "get") {
+      await this.group.linearizableRead(timeoutMs);
+      return {
+        ok: true,
+        value: this.machine.read(command.key),
+        index: this.group.appliedIndex,
+      };
+    }
+    return (await this.group.propose(encodeCommand(command), timeoutMs)) as RegisterResult;
   }
 }

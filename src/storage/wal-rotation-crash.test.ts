@@ -13,6 +13,14 @@ import { temporaryDirectory } from "../testkit/index.js";
 import { WalCorruptError } from "./storage-errors.js";
 import { segmentFileName, type WalConfig, WriteAheadLog } from "./wal.js";
 import { encodedRecordBytes, encodeRecord, type WalRecordInput } from "./wal-record.js";
+import {
+  materializeWal,
+  type Row,
+  replayRows,
+  row,
+  type WalImage,
+  writeWalImage,
+} from "./wal-test-support.js";
 
 const config: Partial<WalConfig> = {
   segmentBytesMax: 256,
@@ -28,28 +36,6 @@ function input(index: number): WalRecordInput {
   };
 }
 
-interface Row {
-  readonly sequence: number;
-  readonly type: string;
-  readonly groupId: number;
-  readonly payload: string;
-}
-
-function row(sequence: number, record: WalRecordInput): Row {
-  return {
-    sequence,
-    type: record.type,
-    groupId: record.groupId,
-    payload: Buffer.from(record.payload).toString("hex"),
-  };
-}
-
-async function replayRows(wal: WriteAheadLog): Promise<Row[]> {
-  const rows: Row[] = [];
-  for await (const record of wal.replay()) rows.push(row(record.sequence, record));
-  return rows;
-}
-
 /** Encodes `records` back to back, as one batch write puts them in a segment. */
 function encodeBatch(records: readonly WalRecordInput[]): Buffer {
   const bytes = Buffer.alloc(
@@ -63,6 +49,7 @@ function encodeBatch(records: readonly WalRecordInput[]): Buffer {
 
 const recordCount = 12;
 let base: { path: string; remove: () => void };
+let image: WalImage;
 /** The closed WAL's files (name to bytes), its records, and its last segment's name. */
 let files: ReadonlyMap<string, Buffer>;
 let rows: readonly Row[];
@@ -73,26 +60,20 @@ const nextSequence = recordCount + 1;
 before(async () => {
   base = temporaryDirectory("brigade-wal-rotation-");
   const source = mkdtempSync(path.join(base.path, "source-"));
-  const wal = await WriteAheadLog.open(source, config);
-  for (let index = 0; index < recordCount; index++) await wal.append([input(index)]);
-  assert.equal(wal.nextSequence, nextSequence);
-  const segments = wal.segments();
-  assert.ok(segments.length >= 3, `only ${segments.length} segments`);
-  assert.ok(segments.at(-1)!.recordCount >= 2, "the last segment needs several records");
-  await wal.close();
-  lastName = path.basename(segments.at(-1)!.file);
-  files = new Map(segments.map((segment) => [path.basename(segment.file), readFileSync(segment.file)]));
-  rows = Array.from({ length: recordCount }, (_, index) => row(index + 1, input(index)));
+  image = await writeWalImage(source, config, new Array(recordCount).fill(1), input);
   rmSync(source, { recursive: true, force: true });
+  assert.ok(image.segments.length >= 3, `only ${image.segments.length} segments`);
+  assert.ok(image.segments.at(-1)!.starts.length >= 2, "the last segment needs two records");
+  lastName = image.segments.at(-1)!.name;
+  files = new Map(image.segments.map((segment) => [segment.name, segment.bytes]));
+  rows = image.rows;
+  assert.equal(rows.length, recordCount);
 });
 after(() => base.remove());
 
 /** A fresh copy of the closed WAL plus `extra` files (name to contents). */
 function materialize(extra: Readonly<Record<string, Uint8Array>>): string {
-  const directory = mkdtempSync(path.join(base.path, "case-"));
-  for (const [name, bytes] of files) writeFileSync(path.join(directory, name), bytes);
-  for (const [name, bytes] of Object.entries(extra)) writeFileSync(path.join(directory, name), bytes);
-  return directory;
+  return materializeWal(base.path, image, extra);
 }
 
 /**
@@ -104,6 +85,7 @@ async function appendsContinue(wal: WriteAheadLog, recovered: readonly Row[], co
   const added: Row[] = [];
   const first = recovered.at(-1)?.sequence ?? wal.firstSequence - 1;
   assert.equal(wal.nextSequence, first + 1, context);
+  const segmentsAtStart = wal.segments().length;
   for (let index = 0; index < 8; index++) {
     const record = input(100 + index);
     const sequence = first + 1 + added.length;
@@ -111,6 +93,7 @@ async function appendsContinue(wal: WriteAheadLog, recovered: readonly Row[], co
     added.push(row(sequence, record));
   }
   const segmentsBefore = wal.segments();
+  assert.ok(segmentsBefore.length > segmentsAtStart, `${context}: the appends rotated`);
   await wal.close();
   const again = await WriteAheadLog.open(directory, config);
   try {
@@ -150,7 +133,10 @@ describe("WAL recovery: a crash during segment rotation", () => {
       assert.equal((await wal.append([record])).firstSequence, nextSequence);
       assert.equal(wal.segments().length, files.size + 1);
       assert.equal(wal.stats.segmentsCreated, 0);
-      assert.equal(statSync(path.join(directory, newName)).size, encodedRecordBytes(record.payload.length));
+      assert.equal(
+        statSync(path.join(directory, newName)).size,
+        encodedRecordBytes(record.payload.length),
+      );
       await appendsContinue(wal, [...rows, row(nextSequence, record)], "empty new segment");
     } finally {
       rmSync(directory, { recursive: true, force: true });
@@ -214,7 +200,9 @@ describe("WAL recovery: a crash during segment rotation", () => {
             assert.deepEqual(readFileSync(path.join(directory, name)), bytes, context);
           const recovered = [
             ...rows,
-            ...batchRecords.slice(0, kept).map((record, index) => row(nextSequence + index, record)),
+            ...batchRecords
+              .slice(0, kept)
+              .map((record, index) => row(nextSequence + index, record)),
           ];
           assert.deepEqual(await replayRows(wal), recovered, context);
           await appendsContinue(wal, recovered, context);
@@ -261,7 +249,11 @@ describe("WAL recovery: a crash during segment rotation", () => {
           );
           assert.deepEqual(readdirSync(directory).sort(), [...before.keys()].sort(), context);
           for (const [name, bytes] of before)
-            assert.deepEqual(readFileSync(path.join(directory, name)), bytes, `${context}: ${name}`);
+            assert.deepEqual(
+              readFileSync(path.join(directory, name)),
+              bytes,
+              `${context}: ${name}`,
+            );
         } finally {
           rmSync(directory, { recursive: true, force: true });
         }
