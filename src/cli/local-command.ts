@@ -37,6 +37,24 @@ export function registerLocalCommands(program: Command): void {
         );
     });
   local
+    .command("add")
+    .description(
+      "start one more node: it joins the cluster, outside the register's Raft group until added (brigade raft member add-learner)",
+    )
+    .option("--dir <path>", "the `brigade up` directory", ".brigade")
+    .option("--json", "print the new node as JSON")
+    .action(async (options: { dir: string; json?: boolean }) => {
+      const node = (await callApi(
+        controlUrl(options.dir),
+        "POST",
+        "/nodes",
+        undefined,
+        30_000,
+      )) as ManagedNodeInfo;
+      if (options.json) process.stdout.write(`${JSON.stringify(node, null, 2)}\n`);
+      else process.stdout.write(`${node.id}: ${node.state} (pid ${node.pid}, api ${node.api})\n`);
+    });
+  local
     .command("partition")
     .description(
       "cut the network between two nodes, both directions (heal with `brigade local heal`)",

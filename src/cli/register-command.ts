@@ -34,17 +34,30 @@ export function registerRegisterCommands(program: Command): void {
     register
       .command("get")
       .argument("<key>")
-      .description("read a key (through the log: linearizable)"),
-  ).action(async (key: string, options: { api: string; requestId?: string; json?: boolean }) => {
-    print(
-      (await callApi(
-        apiBase(options.api),
-        "GET",
-        `/v1/register/${encodeURIComponent(key)}${query(options)}`,
-      )) as RegisterResult,
-      options.json,
-    );
-  });
+      .description("read a key (linearizable: confirmed by the leader with a quorum)")
+      .option(
+        "--serializable",
+        "answer from this node's replica without asking the leader (may be stale)",
+      ),
+  ).action(
+    async (
+      key: string,
+      options: { api: string; requestId?: string; json?: boolean; serializable?: boolean },
+    ) => {
+      const params = new URLSearchParams();
+      if (options.requestId) params.set("requestId", options.requestId);
+      if (options.serializable) params.set("consistency", "serializable");
+      const search = params.size > 0 ? `?${params}` : "";
+      print(
+        (await callApi(
+          apiBase(options.api),
+          "GET",
+          `/v1/register/${encodeURIComponent(key)}${search}`,
+        )) as RegisterResult,
+        options.json,
+      );
+    },
+  );
   common(
     register.command("set").argument("<key>").argument("<value>").description("write a key"),
   ).action(
@@ -119,7 +132,7 @@ export function registerRegisterCommands(program: Command): void {
     },
   );
 
-  program
+  const raft = program
     .command("raft")
     .description(
       "a node's Raft state for the replicated register (role, term, leader, commit, applied)",
@@ -135,6 +148,30 @@ export function registerRegisterCommands(program: Command): void {
       else
         process.stdout.write(
           `${table(Object.entries(status).map(([key, value]) => [key, typeof value === "object" ? JSON.stringify(value) : String(value)]))}\n`,
+        );
+    });
+  // --api and --json belong to `raft` (commander gives options to the parent command), so
+  // `member` reads them from there and shows them in its help as global options.
+  raft
+    .command("member")
+    .description(
+      "change the register group's membership, one server at a time: add-learner, then promote once caught up; remove",
+    )
+    .argument("<change>", "add-learner | promote | remove")
+    .argument("<node>", "node id, e.g. n4")
+    .configureHelp({ showGlobalOptions: true })
+    .action(async (change: string, node: string, _options: unknown, command: Command) => {
+      const options = command.optsWithGlobals() as { api: string; json?: boolean };
+      if (!["add-learner", "promote", "remove"].includes(change))
+        throw new CliError(`change must be add-learner, promote or remove, got "${change}"`, 2);
+      const result = (await callApi(apiBase(options.api), "POST", "/v1/raft/members", {
+        type: change,
+        node,
+      })) as { config: { voters: string[]; learners: string[] } };
+      if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      else
+        process.stdout.write(
+          `voters: ${result.config.voters.join(",")}  learners: ${result.config.learners.join(",") || "-"}\n`,
         );
     });
 }

@@ -105,6 +105,15 @@ export function registerUpCommand(program: Command): void {
           }
         },
       );
+      control.post("/nodes", async (_request, reply) => {
+        try {
+          return await supervisor.add();
+        } catch (error) {
+          if (error instanceof BrigadeError)
+            return reply.code(400).send({ error: { code: error.code, message: error.message } });
+          throw error;
+        }
+      });
       control.post<{ Body: { from: string; to: string; rule: Partial<LinkFault> } }>(
         "/faults",
         async (request, reply) => {

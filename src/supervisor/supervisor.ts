@@ -103,6 +103,34 @@ export class Supervisor {
     return this.list();
   }
 
+  /**
+   * Starts one more node (the next id) that joins the cluster's membership but is not a
+   * founding voter of the register's Raft group: it waits outside the group until a leader
+   * adds it (`POST /v1/raft/members`).
+   */
+  async add(): Promise<ManagedNodeInfo> {
+    if (this.nodes.size >= supervisorNodesMax)
+      throw new BrigadeError("InvalidArgument", `at most ${supervisorNodesMax} nodes`);
+    const [listenPort, apiPort] = await freePorts(2);
+    let number = this.nodes.size + 1;
+    while (this.nodes.has(`n${number}`)) number++;
+    const id = `n${number}`;
+    const node: ManagedNode = {
+      id,
+      listen: `127.0.0.1:${listenPort}`,
+      api: `127.0.0.1:${apiPort}`,
+      dataDir: path.resolve(this.options.dir, id),
+      child: null,
+      state: "stopped",
+      lastExit: null,
+    };
+    this.nodes.set(id, node);
+    this.notice(id, "added (outside the Raft group until a leader adds it)");
+    this.spawnNode(node);
+    await this.waitReady(node);
+    return this.info(node);
+  }
+
   /** Called after every state change (used to keep `supervisor.json` current). */
   setChangeListener(listener: () => void): void {
     this.onChange = listener;
@@ -213,9 +241,10 @@ export class Supervisor {
       // One machine: loopback round trips are tiny (memberlist's DefaultLocalConfig).
       "--membership-profile",
       "local",
-      // Every node is a voter of the replicated register's Raft group.
+      // The nodes `brigade up` started are the founding voters of the register's Raft
+      // group; nodes added later start outside it.
       "--raft-voters",
-      [...this.nodes.keys()].join(","),
+      Array.from({ length: this.options.nodes }, (_, index) => `n${index + 1}`).join(","),
       ...(others.length > 0 ? ["--join", others.join(",")] : []),
       ...(this.options.nodeArgs ?? []),
     ];
