@@ -71,11 +71,14 @@ export function decodeClusterConfig(data: Uint8Array): ClusterConfig | null {
   return isClusterConfig(value) ? { voters: value.voters, learners: value.learners } : null;
 }
 
-/** A well-formed configuration: string ids, no duplicates, nobody both voter and learner. */
+/**
+ * A well-formed configuration: at least one voter, string ids, no duplicates, nobody both
+ * voter and learner. (A joiner's empty bootstrap configuration is never encoded.)
+ */
 export function isClusterConfig(value: unknown): value is ClusterConfig {
   if (typeof value !== "object" || value === null) return false;
   const { voters, learners } = value as Record<string, unknown>;
-  if (!Array.isArray(voters) || !Array.isArray(learners)) return false;
+  if (!Array.isArray(voters) || !Array.isArray(learners) || voters.length === 0) return false;
   const all = [...voters, ...learners];
   return (
     all.every((id) => typeof id === "string" && id.length > 0) && new Set(all).size === all.length

@@ -19,6 +19,12 @@ export interface SnapshotTransfer {
   allSent: boolean;
   /** An acknowledgement moved `acked` since the last heartbeat answer (else: resend). */
   progressed: boolean;
+  /**
+   * The lowest `received` below `acked` reported since the last heartbeat answer, or null:
+   * the follower lost what it had (it restarted), or an old answer arrived late
+   * (reordered). The heartbeat answer tells them apart: without progress, resend from it.
+   */
+  behind: number | null;
 }
 
 export class Progress {
@@ -69,7 +75,14 @@ export class Progress {
     this.state = "snapshot";
     this.probeSent = false;
     this.inflight.length = 0;
-    this.transfer = { snapshot, next: 0, acked: 0, allSent: false, progressed: false };
+    this.transfer = {
+      snapshot,
+      next: 0,
+      acked: 0,
+      allSent: false,
+      progressed: false,
+      behind: null,
+    };
   }
 
   /** An append ending at `lastIndex` was sent. */

@@ -182,6 +182,11 @@ export class RaftLog {
     return this.#entries.slice(this.#unstableFrom - this.#offset - 1);
   }
 
+  /** The last index handed out for persistence (and so durable once that Ready is advanced). */
+  lastStableIndex(): LogIndex {
+    return asIndex(Math.min(this.#unstableFrom - 1, this.lastIndex()));
+  }
+
   hasUnstable(): boolean {
     return this.#unstableFrom <= this.lastIndex();
   }

@@ -534,7 +534,15 @@ export class RaftNode {
     if (index <= previous) return refuse(`not after the last snapshot (${previous})`);
     const term = this.log.term(index);
     assert(term !== undefined, "an applied index after the last snapshot is in the log");
-    const metadata: SnapshotMetadata = { index, term, config: this.#membershipAt(index) };
+    const config = this.#membershipAt(index);
+    if (config.voters.length === 0) {
+      // A node that joined later (bootstrap voters `[]`) and got the log from the start: up
+      // to the entry that added it, the configuration in force is the founders', which only
+      // they know. A snapshot claiming an empty one could not be stored or sent (it does
+      // not decode), and would leave whoever restores it without a configuration.
+      return refuse("the configuration in force there is not known here yet");
+    }
+    const metadata: SnapshotMetadata = { index, term, config };
     this.#snapshot = { metadata, data };
     this.log.compactTo(asIndex(Math.max(0, index - this.config.compactionRetainEntries)));
     return { ok: true, value: metadata };
@@ -567,6 +575,13 @@ export class RaftNode {
       this.#broadcastHeartbeat();
     }
     const hardState = this.#hardStateChanged() ? this.#hardState() : null;
+    // A leader's messages (appends, heartbeats, snapshot chunks) promise nothing about its
+    // own disk: its term and vote were made durable when it campaigned, and its own entries
+    // count toward commit only after `advance`. So they may go out while it persists.
+    const sendBeforePersist =
+      this.#role === "leader" &&
+      (hardState === null ||
+        (hardState.term === this.#persisted.term && hardState.vote === this.#persisted.vote));
     const entries = this.log.unstableEntries();
     const snapshot = this.#snapshotToInstall;
     this.#snapshotToInstall = null;
@@ -586,7 +601,15 @@ export class RaftNode {
       lastEntry: entries.at(-1)?.index ?? asIndex(0),
       applied: committedEntries.at(-1)?.index ?? asIndex(appliedFrom),
     };
-    return { snapshot, hardState, entries, messages, committedEntries, readStates };
+    return {
+      snapshot,
+      hardState,
+      entries,
+      messages,
+      committedEntries,
+      readStates,
+      sendBeforePersist,
+    };
   }
 
   /** The driver persisted, sent and applied the last Ready. */
@@ -594,7 +617,15 @@ export class RaftNode {
     const outstanding = this.#readyOutstanding;
     assert(outstanding !== null, "advance without ready");
     this.#readyOutstanding = null;
-    if (outstanding.lastEntry > 0) this.log.stableTo(outstanding.lastEntry);
+    if (outstanding.lastEntry > 0) {
+      this.log.stableTo(outstanding.lastEntry);
+      // The leader's own copy counts toward a quorum only now that it is durable.
+      if (
+        this.#role === "leader" &&
+        this.#progress.get(this.id)?.maybeUpdate(outstanding.lastEntry)
+      )
+        this.#maybeCommit();
+    }
     assert(outstanding.applied <= this.log.committed);
     this.#applied = outstanding.applied;
   }
@@ -961,13 +992,16 @@ export class RaftNode {
       return;
     }
     if (progress.state === "snapshot") {
-      // No chunk acknowledged for a heartbeat interval: resend from the confirmed byte.
+      // No chunk acknowledged for a heartbeat interval: resend from the confirmed byte, or
+      // from a lower one the follower reported meanwhile (it lost what it had).
       const transfer = progress.transfer!;
       if (!transfer.progressed) {
+        if (transfer.behind !== null) transfer.acked = transfer.behind;
         transfer.next = transfer.acked;
         transfer.allSent = false;
       }
       transfer.progressed = false;
+      transfer.behind = null;
       this.#sendSnapshotChunks(message.from, progress);
     } else if (progress.state === "probe" || progress.next - 1 < this.log.offset) {
       progress.probeSent = false;
@@ -1098,11 +1132,14 @@ export class RaftNode {
     if (message.received > transfer.acked) {
       transfer.acked = message.received;
       transfer.progressed = true;
+      // After a resend from an earlier byte, an answer to a chunk sent before it can
+      // confirm bytes past `next`: never resend confirmed bytes (nor exceed the window).
+      if (transfer.next < transfer.acked) transfer.next = transfer.acked;
     } else if (message.received < transfer.acked) {
-      // The follower lost what it had (it restarted): start again from its position.
-      transfer.acked = message.received;
-      transfer.next = message.received;
-      transfer.allSent = false;
+      // The follower restarted (it lost what it had), or this is an old answer that arrived
+      // late: rewinding at once would resend acknowledged chunks at every reordering. The
+      // next heartbeat answer decides (see `SnapshotTransfer.behind`).
+      transfer.behind = Math.min(transfer.behind ?? message.received, message.received);
     }
     this.#sendSnapshotChunks(message.from, progress);
   }
@@ -1180,7 +1217,9 @@ export class RaftNode {
         asIndex(this.log.lastIndex() + 1),
         this.config.appendsInflightMax,
       );
-      if (id === this.id) progress.match = this.log.lastIndex();
+      // Our own entries count once durable (see `advance`), so a leader can write its log in
+      // parallel with replicating it (thesis §10.2.1).
+      if (id === this.id) progress.match = this.log.lastStableIndex();
       this.#progress.set(id, progress);
     }
   }
@@ -1234,10 +1273,9 @@ export class RaftNode {
     };
     this.log.append([entry]);
     this.#uncommittedBytes += data.length;
-    this.#progress.get(this.id)?.maybeUpdate(entry.index);
     this.#appendPending = true;
     if (kind === "config") this.#refreshMembership(); // in force from now, on the leader too
-    this.#maybeCommit(); // a single-node cluster commits at once
+    this.#maybeCommit(); // a config change may have shrunk the quorum
     return entry;
   }
 
@@ -1261,11 +1299,14 @@ export class RaftNode {
   /** Sends the next batch to `peer` unless its progress is paused. */
   #sendAppend(peer: NodeId, sendIfEmpty = false): void {
     const progress = this.#progress.get(peer)!;
-    if (progress.isPaused()) return;
+    if (progress.state === "snapshot") return; // chunks go by their own window
     if (progress.next - 1 < this.log.offset) {
-      this.#startSnapshot(peer, progress); // what it needs next is only in the snapshot
+      // What it needs next is only in the snapshot; checked before the pause, because a
+      // full window of lost appends would otherwise block this follower for good.
+      this.#startSnapshot(peer, progress);
       return;
     }
+    if (progress.isPaused()) return;
     const entries = this.log.slice(
       progress.next,
       this.log.lastIndex(),

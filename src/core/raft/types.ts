@@ -310,4 +310,11 @@ export interface Ready {
    * Reads still pending when leadership is lost are dropped silently: callers time out.
    */
   readonly readStates: readonly ReadState[];
+  /**
+   * True when every message is a leader's replication traffic, which may be sent BEFORE
+   * step 1 completes, so the leader's fsync overlaps its followers' (thesis §10.2.1): the
+   * leader's own new entries count toward a quorum only once `advance()` confirms them
+   * durable, and its term and vote were already durable when it campaigned.
+   */
+  readonly sendBeforePersist: boolean;
 }

@@ -4,8 +4,9 @@
  * messages. The order of a `Ready` (core/raft/types.ts) is enforced here and only here:
  *
  *   round: feed queued inputs → take a Ready from EVERY group that has one →
+ *          send the leaders' replication traffic (`Ready.sendBeforePersist`) →
  *          persist them all with ONE WAL append (one fsync, however many groups wrote) →
- *          send all their messages, batched per destination (heartbeats coalesced) →
+ *          send the other messages, batched per destination (heartbeats coalesced) →
  *          each group restores/applies/answers → advance every group →
  *          take snapshots that are due (and compact the WAL behind them).
  *
@@ -33,7 +34,7 @@ import { AssertionError } from "../../lib/assert.js";
 import { BrigadeError, isBrigadeError } from "../../lib/errors.js";
 import { prngFromSeed } from "../../lib/prng.js";
 import { deleteSnapshot, readSnapshot, writeSnapshotAtomically } from "../../storage/snapshot.js";
-import { WriteAheadLog, walDefaults } from "../../storage/wal.js";
+import { type WalConfig, WriteAheadLog, walDefaults } from "../../storage/wal.js";
 import type { WalRecordInput } from "../../storage/wal-record.js";
 import type { Logger, TcpTransport } from "../../transport/tcp-transport.js";
 import { decodeBatchFrame, encodeBatchFrames, type GroupMessage } from "./batch-wire.js";
@@ -54,14 +55,14 @@ export interface RaftHostOptions {
    * snapshot writes. Default 10,000.
    */
   readonly snapshotEntries: number;
+  /** WAL settings other than the defaults (tests use small segments to see them deleted). */
+  readonly wal?: Partial<WalConfig>;
 }
 
 export const raftHostDefaults = { tickMs: 100, snapshotEntries: 10_000 } as const;
 
 /** Inputs that wait while a round persists; beyond this, messages are dropped (Raft retries) and commands refused. */
 const inputQueueMax = 10_000;
-/** Entry bytes per WAL record: a larger Ready is written as several records (one append). */
-const walRecordEntryBytesMax = walDefaults.recordBytesMax / 2;
 
 interface QueuedInput {
   readonly run: () => void;
@@ -74,8 +75,6 @@ interface RecoveredGroup {
   hardState: HardState | undefined;
   snapshot: SnapshotMetadata | undefined;
   entries: Entry[];
-  /** WAL sequence of the group's latest snapshot marker (older records are not needed). */
-  markerSequence: number | undefined;
 }
 
 export interface RaftHostStats {
@@ -120,8 +119,11 @@ export class RaftHost {
   #stopped = false;
   /** Set when the WAL failed: every group refuses everything until the process restarts. */
   #failed: Error | null = null;
+  readonly #walConfig: WalConfig;
 
-  constructor(private readonly options: RaftHostOptions) {}
+  constructor(private readonly options: RaftHostOptions) {
+    this.#walConfig = { ...walDefaults, ...options.wal };
+  }
 
   get snapshotDirectory(): string {
     return path.join(this.options.dataDir, "snapshots");
@@ -129,9 +131,16 @@ export class RaftHost {
 
   /** Opens the WAL and reads what every group left in it; groups start with `addGroup`. */
   async start(): Promise<void> {
-    const wal = await WriteAheadLog.open(path.join(this.options.dataDir, "wal"));
+    const wal = await WriteAheadLog.open(path.join(this.options.dataDir, "wal"), this.options.wal);
     this.#wal = wal;
+    // A group's records before its last snapshot marker are superseded by it (the marker
+    // carries the snapshot, the hard state and the log after it), and the segments that held
+    // the group's earlier records may already be deleted: replay each group from its marker.
     for await (const record of wal.replay()) {
+      if (record.type === "snapshot-marker") this.#markers.set(record.groupId, record.sequence);
+    }
+    for await (const record of wal.replay()) {
+      if (record.sequence < (this.#markers.get(record.groupId) ?? 0)) continue;
       const decoded = decodeRaftRecord(record.payload);
       if (decoded === null)
         throw new BrigadeError(
@@ -144,12 +153,10 @@ export class RaftHost {
           hardState: undefined,
           snapshot: undefined,
           entries: [],
-          markerSequence: undefined,
         };
         this.#recovered.set(record.groupId, group);
       }
       if (decoded.hardState !== null) group.hardState = decoded.hardState;
-      if (record.type === "snapshot-marker") group.markerSequence = record.sequence;
       const next = replayRaftRecord(group, decoded);
       if (next === null)
         throw new BrigadeError(
@@ -158,9 +165,6 @@ export class RaftHost {
         );
       group.snapshot = next.snapshot;
       group.entries = next.entries;
-    }
-    for (const [groupId, group] of this.#recovered) {
-      if (group.markerSequence !== undefined) this.#markers.set(groupId, group.markerSequence);
     }
     this.options.transport.onMessage(batchTopic, (payload, context) => {
       this.stats.messagesRejected += decodeBatchFrame(
@@ -264,6 +268,11 @@ export class RaftHost {
     await this.#wal?.close();
   }
 
+  /** The WAL's segments (for tests and the dashboard). */
+  walSegments() {
+    return this.#wal?.segments() ?? [];
+  }
+
   #failEverything(error: BrigadeError): void {
     for (const queued of this.#queue.splice(0)) queued.fail(error);
     for (const group of this.#groups.values()) group.failEverything(error);
@@ -310,8 +319,11 @@ export class RaftHost {
         }
         if (readies.length === 0) break;
         this.stats.rounds++;
+        // A leader's replication goes out before its own fsync (the Ready says when that is
+        // safe), so its disk write overlaps its followers' (thesis §10.2.1).
+        this.#send(readies.filter(([, ready]) => ready.sendBeforePersist));
         await this.#persist(readies);
-        this.#send(readies);
+        this.#send(readies.filter(([, ready]) => !ready.sendBeforePersist));
         for (const [group, ready] of readies) group.applyReady(ready);
         for (const [group] of readies) group.node.advance();
         for (const [group] of readies) await this.#maybeSnapshot(group);
@@ -357,7 +369,7 @@ export class RaftHost {
       } else if (ready.entries.length === 0 && !voteChanged) continue;
       groupsWritten++;
       entryCount += ready.entries.length;
-      records.push(...entryRecords(group.id, hard, ready.entries));
+      records.push(...entryRecords(group.id, hard, ready.entries, this.#recordEntryBytesMax()));
     }
     if (records.length === 0) return;
     const started = performance.now();
@@ -408,7 +420,10 @@ export class RaftHost {
       batchBytes = 0;
     };
     for (const record of records) {
-      if (batch.length > 0 && batchBytes + record.payload.length > walDefaults.batchBytesMax / 2)
+      if (
+        batch.length > 0 &&
+        batchBytes + record.payload.length > this.#walConfig.batchBytesMax / 2
+      )
         await flush();
       batch.push(record);
       batchBytes += record.payload.length;
@@ -464,7 +479,7 @@ export class RaftHost {
     const tail = node.log.slice(index + 1, node.log.lastIndex(), Infinity, Infinity);
     const records = [
       this.#markerRecord(group.id, result.value),
-      ...(tail.length > 0 ? entryRecords(group.id, null, tail) : []),
+      ...(tail.length > 0 ? entryRecords(group.id, null, tail, this.#recordEntryBytesMax()) : []),
     ];
     const sequences = await this.#append(records);
     this.#markers.set(group.id, sequences[0]!);
@@ -473,6 +488,11 @@ export class RaftHost {
     await this.#removeSnapshotsExcept(group.id, index);
     await this.#compactWal();
     this.options.logger.debug({ group: group.id, index, bytes: data.length }, "raft snapshot");
+  }
+
+  /** Entry bytes per WAL record: a larger Ready is written as several records (one append). */
+  #recordEntryBytesMax(): number {
+    return this.#walConfig.recordBytesMax / 2;
   }
 
   async #compactWal(): Promise<void> {
@@ -508,6 +528,7 @@ function entryRecords(
   groupId: number,
   hardState: HardState | null,
   entries: readonly Entry[],
+  entryBytesMax: number,
 ): WalRecordInput[] {
   const records: WalRecordInput[] = [];
   let chunk: Entry[] = [];
@@ -524,7 +545,7 @@ function entryRecords(
     chunkBytes = 0;
   };
   for (const entry of entries) {
-    if (chunk.length > 0 && chunkBytes + entry.data.length > walRecordEntryBytesMax) flush();
+    if (chunk.length > 0 && chunkBytes + entry.data.length > entryBytesMax) flush();
     chunk.push(entry);
     chunkBytes += entry.data.length + 32;
   }
