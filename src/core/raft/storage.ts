@@ -186,7 +186,9 @@ export function recoverRaftState(files: ReadonlyMap<string, Uint8Array>): Recove
     const records: RaftRecord[] = [];
     for (const body of decodeRecords(bytes, RAFT_RECORD_BYTES_MAX).bodies) {
       const record = decodeRaftRecord(body);
-      if (record === null) break;
+      // Its checksum held, so this is what was written: a record we cannot read is a bug
+      // or foreign data, never a torn tail to drop silently (with everything after it).
+      assert(record !== null, `${FILE_PREFIX}${generation}: a whole record does not decode`);
       records.push(record);
     }
     if (records[0]?.checkpoint !== true) continue; // checkpoint lost: the previous one holds

@@ -124,7 +124,9 @@ describe("raft host (runtime)", () => {
     await second.stop();
   });
 
-  it("runs many groups over three nodes: one fsync and one frame per destination serve them all", async () => {
+  it("runs many groups over three nodes: one fsync and one frame per destination serve them all", {
+    timeout: 60_000,
+  }, async () => {
     const ids = ["n1", "n2", "n3"];
     const nodes: Awaited<ReturnType<typeof startHost>>[] = [];
     for (const id of ids) {
@@ -132,52 +134,59 @@ describe("raft host (runtime)", () => {
       directories.push(dataDir);
       nodes.push(await startHost(dataDir, id));
     }
-    nodes[0]!.transport.connect(nodes[1]!.transport.advertise);
-    nodes[0]!.transport.connect(nodes[2]!.transport.advertise);
-    nodes[1]!.transport.connect(nodes[2]!.transport.advertise);
-    await waitFor("a full mesh", () =>
-      nodes.every((node) => node.transport.connectedPeerIds().length === 2),
-    );
-    const groupIds = [1, 2, 3, 4, 5, 6, 7, 8];
-    const groupsPerFsync: number[] = [];
-    nodes[0]!.host.onPersist = (_ms, _entries, groups) => groupsPerFsync.push(groups);
-    const machines = new Map<string, ListMachine>();
-    for (const [position, node] of nodes.entries()) {
-      for (const groupId of groupIds) {
-        const machine = new ListMachine();
-        machines.set(`${ids[position]}/${groupId}`, machine);
-        await node.host.addGroup(groupId, ids, machine);
-      }
+    try {
+      await runGroups(nodes, ids);
+    } finally {
+      await Promise.all(nodes.map((node) => node.stop()));
     }
-    const leaderOf = (groupId: number) =>
-      nodes.map((node) => node.host.group(groupId)!).find((group) => group.node.role === "leader");
-    await waitFor("a leader in every group", () => groupIds.every((groupId) => leaderOf(groupId)));
-    // Proposals to every group at once, several rounds.
-    for (let round = 0; round < 10; round++) {
-      await Promise.all(
-        groupIds.map((groupId) =>
-          leaderOf(groupId)!.propose(Buffer.from(`g${groupId}-${round}`), 5_000),
-        ),
-      );
-    }
-    // Every replica of every group applies the same list.
-    await waitFor("every replica to apply every group's commands", () =>
-      groupIds.every((groupId) =>
-        ids.every((id) => machines.get(`${id}/${groupId}`)!.items.length === 10),
-      ),
-    );
-    for (const groupId of groupIds) {
-      const expected = Array.from({ length: 10 }, (_, round) => `g${groupId}-${round}`);
-      for (const id of ids) assert.deepEqual(machines.get(`${id}/${groupId}`)!.items, expected);
-    }
-    // Batching across groups: some fsyncs carried several groups, and frames carried several
-    // messages (heartbeats of 8 groups to one peer share a frame).
-    assert.ok(Math.max(...groupsPerFsync) > 1, `groups per fsync: ${groupsPerFsync.join(",")}`);
-    const stats = nodes[0]!.host.stats;
-    assert.ok(
-      stats.messagesSent >= 2 * stats.framesSent,
-      `${stats.messagesSent} messages in ${stats.framesSent} frames`,
-    );
-    await Promise.all(nodes.map((node) => node.stop()));
   });
 });
+
+async function runGroups(nodes: Awaited<ReturnType<typeof startHost>>[], ids: string[]) {
+  nodes[0]!.transport.connect(nodes[1]!.transport.advertise);
+  nodes[0]!.transport.connect(nodes[2]!.transport.advertise);
+  nodes[1]!.transport.connect(nodes[2]!.transport.advertise);
+  await waitFor("a full mesh", () =>
+    nodes.every((node) => node.transport.connectedPeerIds().length === 2),
+  );
+  const groupIds = [1, 2, 3, 4, 5, 6, 7, 8];
+  const groupsPerFsync: number[] = [];
+  nodes[0]!.host.onPersist = (_ms, _entries, groups) => groupsPerFsync.push(groups);
+  const machines = new Map<string, ListMachine>();
+  for (const [position, node] of nodes.entries()) {
+    for (const groupId of groupIds) {
+      const machine = new ListMachine();
+      machines.set(`${ids[position]}/${groupId}`, machine);
+      await node.host.addGroup(groupId, ids, machine);
+    }
+  }
+  const leaderOf = (groupId: number) =>
+    nodes.map((node) => node.host.group(groupId)!).find((group) => group.node.role === "leader");
+  await waitFor("a leader in every group", () => groupIds.every((groupId) => leaderOf(groupId)));
+  // Proposals to every group at once, several rounds.
+  for (let round = 0; round < 10; round++) {
+    await Promise.all(
+      groupIds.map((groupId) =>
+        leaderOf(groupId)!.propose(Buffer.from(`g${groupId}-${round}`), 5_000),
+      ),
+    );
+  }
+  // Every replica of every group applies the same list.
+  await waitFor("every replica to apply every group's commands", () =>
+    groupIds.every((groupId) =>
+      ids.every((id) => machines.get(`${id}/${groupId}`)!.items.length === 10),
+    ),
+  );
+  for (const groupId of groupIds) {
+    const expected = Array.from({ length: 10 }, (_, round) => `g${groupId}-${round}`);
+    for (const id of ids) assert.deepEqual(machines.get(`${id}/${groupId}`)!.items, expected);
+  }
+  // Batching across groups: some fsyncs carried several groups, and frames carried several
+  // messages (heartbeats of 8 groups to one peer share a frame).
+  assert.ok(Math.max(...groupsPerFsync) > 1, `groups per fsync: ${groupsPerFsync.join(",")}`);
+  const stats = nodes[0]!.host.stats;
+  assert.ok(
+    stats.messagesSent >= 2 * stats.framesSent,
+    `${stats.messagesSent} messages in ${stats.framesSent} frames`,
+  );
+}

@@ -177,8 +177,12 @@ export class RaftHost {
         },
       );
     });
+    // One input ticks every group, so all their heartbeats leave in the same round: one frame
+    // per peer carries them all.
     this.#timer = setInterval(() => {
-      for (const group of this.#groups.values()) this.#input(() => group.node.tick(), noop);
+      this.#input(() => {
+        for (const group of this.#groups.values()) group.node.tick();
+      }, noop);
     }, this.options.tickMs);
   }
 
