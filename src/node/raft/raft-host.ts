@@ -8,7 +8,8 @@
  *          persist them all with ONE WAL append (one fsync, however many groups wrote) →
  *          send the other messages, batched per destination (heartbeats coalesced) →
  *          each group restores/applies/answers → advance every group →
- *          take snapshots that are due (and compact the WAL behind them).
+ *          start the snapshots that are due (files written in the background; a later
+ *          round records them and compacts the WAL behind them).
  *
  * While a round runs, inputs (ticks, messages, proposals, reads) wait in a bounded queue,
  * because a core accepts no input between `ready()` and `advance()`; all of them are fed
@@ -29,7 +30,14 @@ import {
   encodeRaftRecordBody,
   replayRaftRecord,
 } from "../../core/raft/storage.js";
-import type { Entry, HardState, Ready, Snapshot, SnapshotMetadata } from "../../core/raft/types.js";
+import type {
+  Entry,
+  HardState,
+  LogIndex,
+  Ready,
+  Snapshot,
+  SnapshotMetadata,
+} from "../../core/raft/types.js";
 import { AssertionError } from "../../lib/assert.js";
 import { BrigadeError, isBrigadeError } from "../../lib/errors.js";
 import { prngFromSeed } from "../../lib/prng.js";
@@ -120,6 +128,12 @@ export class RaftHost {
   /** Set when the WAL failed: every group refuses everything until the process restarts. */
   #failed: Error | null = null;
   readonly #walConfig: WalConfig;
+  /** Per group: applied entries after the last snapshot that make the next one due. */
+  readonly #snapshotGap = new Map<number, number>();
+  /** Groups whose snapshot file is being written. */
+  readonly #snapshotsWriting = new Set<number>();
+  /** Snapshot files now durable, for the next round to record. */
+  readonly #snapshotsDurable: { group: RaftGroup; index: LogIndex; data: Uint8Array }[] = [];
 
   constructor(private readonly options: RaftHostOptions) {
     this.#walConfig = { ...walDefaults, ...options.wal };
@@ -317,6 +331,7 @@ export class RaftHost {
     try {
       while (!this.#stopped) {
         for (const queued of this.#queue.splice(0)) this.#runInput(queued.run);
+        if (this.#snapshotsDurable.length > 0) await this.#recordSnapshots();
         const readies: [RaftGroup, Ready][] = [];
         for (const group of this.#groups.values()) {
           if (group.node.hasReady()) readies.push([group, group.node.ready()]);
@@ -330,7 +345,7 @@ export class RaftHost {
         this.#send(readies.filter(([, ready]) => !ready.sendBeforePersist));
         for (const [group, ready] of readies) group.applyReady(ready);
         for (const [group] of readies) group.node.advance();
-        for (const [group] of readies) await this.#maybeSnapshot(group);
+        for (const [group] of readies) this.#maybeStartSnapshot(group);
       }
     } catch (error) {
       if (error instanceof AssertionError) throw error;
@@ -466,32 +481,78 @@ export class RaftHost {
   }
 
   /**
-   * After a round: a group that applied `snapshotEntries` since its last snapshot writes
-   * one (file, then marker with its log tail, then WAL compaction and old files removed).
+   * After a round: a group that applied `snapshotEntries` since its last snapshot captures
+   * its state machine image now (in the round, so it matches the applied index) and writes
+   * the file in the background, so rounds keep running during the write and its fsync.
    */
-  async #maybeSnapshot(group: RaftGroup): Promise<void> {
+  #maybeStartSnapshot(group: RaftGroup): void {
     const node = group.node;
     const last = node.snapshotMetadata?.index ?? 0;
-    if (node.applied - last < this.options.snapshotEntries) return;
+    if (this.#snapshotsWriting.has(group.id)) return;
+    if (node.applied - last < this.#snapshotDue(group.id)) return;
+    this.#snapshotGap.delete(group.id); // draw a new gap for the next one
     const index = node.applied;
     const data = group.machine.snapshot();
-    await writeSnapshotAtomically(this.snapshotDirectory, snapshotFileName(group.id, index), data);
-    const result = node.snapshot(index, data);
-    if (!result.ok) throw new Error(`snapshot refused: ${result.error.reason}`);
-    // Entries after the snapshot that were persisted before it must survive the WAL's
-    // compaction: they are written again after the marker.
-    const tail = node.log.slice(index + 1, node.log.lastIndex(), Infinity, Infinity);
-    const records = [
-      this.#markerRecord(group.id, result.value),
-      ...(tail.length > 0 ? entryRecords(group.id, null, tail, this.#recordEntryBytesMax()) : []),
-    ];
-    const sequences = await this.#append(records);
-    this.#markers.set(group.id, sequences[0]!);
-    group.stats.snapshotsTaken++;
-    this.stats.snapshotsWritten++;
-    await this.#removeSnapshotsExcept(group.id, index);
-    await this.#compactWal();
-    this.options.logger.debug({ group: group.id, index, bytes: data.length }, "raft snapshot");
+    this.#snapshotsWriting.add(group.id);
+    const name = snapshotFileName(group.id, index);
+    writeSnapshotAtomically(this.snapshotDirectory, name, data).then(
+      () => {
+        this.#snapshotsDurable.push({ group, index, data });
+        this.#input(noop, noop); // run a round to record it
+      },
+      (error: unknown) => {
+        this.#snapshotsWriting.delete(group.id);
+        this.options.logger.error({ err: error, group: group.id }, "snapshot write failed");
+      },
+    );
+  }
+
+  /**
+   * `snapshotEntries` plus up to half again, drawn per snapshot: replicas apply the same
+   * entries at about the same time, and without the jitter they would all pause to take an
+   * image (and fsync a file beside the WAL) at once, stalling commits (bench:raft p99).
+   */
+  #snapshotDue(groupId: number): number {
+    let gap = this.#snapshotGap.get(groupId);
+    if (gap === undefined) {
+      const entries = this.options.snapshotEntries;
+      gap = entries + Math.floor(Math.random() * Math.ceil(entries / 2));
+      this.#snapshotGap.set(groupId, gap);
+    }
+    return gap;
+  }
+
+  /**
+   * In a round (so no other WAL append is in flight): hand each durable snapshot file to its
+   * core, which compacts its log; then a marker record with the group's hard state and the
+   * log after the snapshot (entries persisted before the marker must survive the WAL
+   * compaction that follows), then old segments and files go.
+   */
+  async #recordSnapshots(): Promise<void> {
+    const durable = this.#snapshotsDurable.splice(0);
+    let recorded = false;
+    for (const { group, index, data } of durable) {
+      this.#snapshotsWriting.delete(group.id);
+      const result = group.node.snapshot(index, data);
+      if (!result.ok) {
+        // A newer snapshot came from the leader meanwhile: this one is not needed.
+        await this.#removeSnapshotsExcept(group.id, group.node.snapshotMetadata?.index);
+        continue;
+      }
+      const tail = group.node.log.slice(index + 1, group.node.log.lastIndex(), Infinity, Infinity);
+      const records = [
+        this.#markerRecord(group.id, result.value),
+        ...(tail.length > 0 ? entryRecords(group.id, null, tail, this.#recordEntryBytesMax()) : []),
+      ];
+      const sequences = await this.#append(records);
+      this.#markers.set(group.id, sequences[0]!);
+      group.stats.snapshotsTaken++;
+      this.stats.snapshotsWritten++;
+      await this.#removeSnapshotsExcept(group.id, index);
+      recorded = true;
+      this.options.logger.debug({ group: group.id, index, bytes: data.length }, "raft snapshot");
+    }
+    if (recorded) await this.#compactWal();
   }
 
   /** Entry bytes per WAL record: a larger Ready is written as several records (one append). */
