@@ -155,13 +155,20 @@ describe("raft with real processes (brigade up --nodes 3)", () => {
   it("a follower the leader compacted past catches up from a snapshot, and holds the same state", async () => {
     const current = await leader(["n1", "n2", "n3"]);
     const follower = ["n1", "n2", "n3"].find((id) => id !== current) as string;
+    const others = ["n1", "n2", "n3"].filter((id) => id !== follower);
+    // Cut it off before killing it: appends the others sent to a dead peer would otherwise
+    // wait in their transport queues and catch it up from the log after the restart.
+    for (const other of others) {
+      const cut = await runCli(["local", "partition", follower, other, "--dir", cluster.dir]);
+      assert.equal(cut.code, 0, cut.stderr);
+    }
     assert.equal((await runCli(["local", "kill", follower, "--dir", cluster.dir])).code, 0);
     const behind = (await raftStatus(current)).lastIndex;
-    // Write until the leader's log no longer holds what the follower needs next (it keeps
-    // 256 entries behind each snapshot, and snapshots every 100 applied entries).
+    // Write until no log holds what the follower needs next (each keeps 256 entries behind
+    // each snapshot, and snapshots every 100 to 150 applied entries).
     let written = 0;
     await waitFor(
-      "the leader to compact past the stopped follower",
+      "every running node to compact past the stopped follower",
       async () => {
         const batch = await Promise.all(
           Array.from({ length: 16 }, (_, client) =>
@@ -169,11 +176,15 @@ describe("raft with real processes (brigade up --nodes 3)", () => {
           ),
         );
         written += batch.filter((result) => result !== null).length;
-        return (await raftStatus(current)).firstIndex > behind + 1;
+        // Both running nodes, so whichever leads when the follower returns needs a snapshot
+        // to catch it up (leadership may move under load; replicas compact independently).
+        const statuses = await Promise.all(others.map((id) => raftStatus(id)));
+        return statuses.every((status) => status.firstIndex > behind + 1);
       },
       60_000,
       1,
     );
+    assert.equal((await runCli(["local", "heal", "--dir", cluster.dir])).code, 0);
     const restarted = await runCli(["local", "restart", follower, "--json", "--dir", cluster.dir]);
     assert.equal(restarted.code, 0, restarted.stderr);
     cluster.track((JSON.parse(restarted.stdout) as ManagedNodeInfo).pid);
@@ -186,7 +197,10 @@ describe("raft with real processes (brigade up --nodes 3)", () => {
       },
       20_000,
     );
-    assert.ok(caughtUp.snapshotsInstalled >= 1, "the follower did not install a snapshot");
+    assert.ok(
+      caughtUp.snapshotsInstalled >= 1,
+      `the follower did not install a snapshot: behind=${behind} follower=${JSON.stringify(caughtUp)} leader=${JSON.stringify(await raftStatus(current))}`,
+    );
     // Its own replica (a serializable read, served locally) equals the leader's value.
     const linearizable = (await getJson(`http://${api(current)}/v1/register/counter`)).body as {
       value: string;
