@@ -37,7 +37,20 @@ async function startNode(id: string, config: object): Promise<string> {
     },
   );
   processes.push(node);
-  await waitFor(`${id} API`, async () => (await getJson(`http://${api}/v1/health`)).status === 200);
+  // Generous under a loaded CI machine; a node that exits (a port taken meanwhile, say)
+  // fails at once with its own output instead of a bare timeout.
+  let exited: string | null = null;
+  void node.exited.then((exit) => {
+    exited = `${id} exited (${exit.code ?? exit.signal}) before its API answered:\n${node.output}`;
+  });
+  await waitFor(
+    `${id} API`,
+    async () => {
+      if (exited !== null) throw new Error(exited);
+      return (await getJson(`http://${api}/v1/health`)).status === 200;
+    },
+    30_000,
+  );
   return api;
 }
 
