@@ -69,6 +69,19 @@ export interface RaftConfig {
    * behind catches up from the log instead of a whole snapshot (etcd keeps 5000). Default 256.
    */
   readonly compactionRetainEntries: number;
+  /**
+   * Lease reads (thesis §6.4.1): the leader answers a linearizable read at once, without a
+   * heartbeat round, while a quorum acknowledged a heartbeat it sent less than a lease ago.
+   * Safe only because CheckQuorum makes followers refuse votes for `electionTicks` after
+   * hearing from the leader, and only if clocks tick at nearly the same rate: a lease lasts
+   * `electionTicks * (100 - leaseClockDriftPercent) / 100 - 1` ticks, and when that is not
+   * positive, or CheckQuorum is off, reads fall back to ReadIndex. A started node also
+   * refuses votes for its first `electionTicks` (it may have acked a lease before a crash).
+   * Default false: a paused process (GC, SIGSTOP) is drift without a bound.
+   */
+  readonly leaseReads: boolean;
+  /** Largest difference in tick rate between any two nodes, in percent. Default 10. */
+  readonly leaseClockDriftPercent: number;
 }
 
 const MiB = 1024 * 1024;
@@ -88,12 +101,14 @@ export const raftConfigDefaults: RaftConfig = Object.freeze({
   snapshotChunkBytes: 512 * 1024,
   snapshotChunksInflightMax: 4,
   compactionRetainEntries: 256,
+  leaseReads: false,
+  leaseClockDriftPercent: 10,
 });
 
 export function validateRaftConfig(config: RaftConfig): void {
   for (const [key, value] of Object.entries(config)) {
     if (typeof value === "number") {
-      const least = key === "compactionRetainEntries" ? 0 : 1;
+      const least = key === "compactionRetainEntries" || key === "leaseClockDriftPercent" ? 0 : 1;
       assert(
         Number.isSafeInteger(value) && value >= least,
         `${key} must be an integer >= ${least}`,
@@ -105,4 +120,5 @@ export function validateRaftConfig(config: RaftConfig): void {
     "heartbeatTicks must be below electionTicks",
   );
   assert(config.proposalBytesMax <= config.uncommittedBytesMax, "proposal must fit the budget");
+  assert(config.leaseClockDriftPercent <= 100, "leaseClockDriftPercent is a percentage");
 }

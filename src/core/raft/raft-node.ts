@@ -71,13 +71,20 @@ import {
  * - `forget-vote`: the vote is never written to the hard state, so a restart forgets it;
  * - `read-without-quorum`: ReadIndex skips the heartbeat round, so a deposed leader that has
  *   not noticed yet answers reads from its stale commit index.
+ * - `lease-too-long`: with `leaseReads`, a lease once granted never expires.
  */
-export type RaftDefect = "none" | "commit-previous-term" | "forget-vote" | "read-without-quorum";
+export type RaftDefect =
+  | "none"
+  | "commit-previous-term"
+  | "forget-vote"
+  | "read-without-quorum"
+  | "lease-too-long";
 export const raftDefects: readonly RaftDefect[] = [
   "none",
   "commit-previous-term",
   "forget-vote",
   "read-without-quorum",
+  "lease-too-long",
 ];
 
 export interface RaftNodeOptions {
@@ -158,10 +165,21 @@ export class RaftNode {
   #appendPending = false;
 
   // ReadIndex (thesis §6.4), leader only.
-  /** Current read round; every heartbeat carries it, responses echo it. */
+  /** The last heartbeat round sent; every heartbeat starts one, responses echo it. */
   #readRound = 0;
-  /** A heartbeat round must go out with the next Ready for reads registered in `#readRound`. */
+  /** A heartbeat round must go out with the next Ready for reads waiting on round `#readRound + 1`. */
   #readHeartbeatPending = false;
+  // Lease reads (thesis §6.4.1), leader only.
+  /** Ticks since this node became leader: the lease clock. */
+  #leaderTicks = 0;
+  /** Leader tick at which each unconfirmed heartbeat round was sent. */
+  readonly #roundSentAt = new Map<number, number>();
+  /** Reads may skip the heartbeat round while `#leaderTicks` is below this. */
+  #leaseUntil = 0;
+  /** A transfer campaign skips the followers' lease: no lease reads for the rest of this term. */
+  #leaseVoided = false;
+  /** Ticks since this node started, for the start-up vote refusal (see `leaseReads`). */
+  #ticksSinceStart = 0;
   /** Reads waiting for this leader's first current-term commit (their index is not known yet). */
   #readsWaitingCommit: Uint8Array[] = [];
   /** Reads with their index, waiting for a quorum to echo a round >= `round`; FIFO. */
@@ -187,6 +205,7 @@ export class RaftNode {
   #readyOutstanding: { readonly lastEntry: LogIndex; readonly applied: LogIndex } | null = null;
   /** Counters for observability and tests. */
   readonly stats = {
+    leaseReads: 0,
     electionsStarted: 0,
     preVotesStarted: 0,
     staleMessages: 0,
@@ -288,6 +307,7 @@ export class RaftNode {
   /** Virtual time advanced by one tick (the driver decides how long a tick is). */
   tick(): void {
     this.#assertNoReadyOutstanding();
+    this.#ticksSinceStart++;
     if (this.#role === "leader") this.#tickHeartbeat();
     else this.#tickElection();
   }
@@ -427,7 +447,10 @@ export class RaftNode {
         },
       };
     }
-    if (this.#committedInCurrentTerm()) this.#registerRead(this.log.committed, context);
+    if (this.#committedInCurrentTerm() && this.#inReadLease()) {
+      this.stats.leaseReads++;
+      this.#readStates.push({ index: this.log.committed, context });
+    } else if (this.#committedInCurrentTerm()) this.#registerRead(this.log.committed, context);
     else this.#readsWaitingCommit.push(context);
     return { ok: true, value: undefined };
   }
@@ -456,6 +479,7 @@ export class RaftNode {
     }
     if (this.#transferee === to) return { ok: true, value: undefined };
     this.#transferee = to;
+    this.#leaseVoided = true;
     this.#transferElapsed = 0;
     const progress = this.#progress.get(to)!;
     if (progress.match === this.log.lastIndex()) this.#sendTimeoutNow(to);
@@ -642,6 +666,7 @@ export class RaftNode {
   }
 
   #tickHeartbeat(): void {
+    this.#leaderTicks++;
     this.#heartbeatElapsed++;
     this.#electionElapsed++;
     if (this.#transferee !== null && ++this.#transferElapsed >= this.config.electionTicks) {
@@ -705,6 +730,10 @@ export class RaftNode {
     this.#readAcks.clear();
     this.#transferee = null;
     this.#transferElapsed = 0;
+    this.#leaderTicks = 0;
+    this.#roundSentAt.clear();
+    this.#leaseUntil = 0;
+    this.#leaseVoided = false;
   }
 
   #becomePreCandidate(): void {
@@ -794,8 +823,9 @@ export class RaftNode {
       const inLease =
         message.transfer !== true &&
         this.config.checkQuorum &&
-        this.#leaderId !== null &&
-        this.#electionElapsed < this.config.electionTicks;
+        ((this.#leaderId !== null && this.#electionElapsed < this.config.electionTicks) ||
+          // Just started: we may have acknowledged a leader's lease before a crash.
+          (this.config.leaseReads && this.#ticksSinceStart < this.config.electionTicks));
       if (inLease) return false;
       if (message.preVote) return true; // answering a PreVote never changes our term
     }
@@ -985,6 +1015,7 @@ export class RaftNode {
       if (round > this.#readRound) return; // a round we never sent: a faulty peer
       this.#readAcks.set(message.from, round);
       this.#releaseReads();
+      this.#extendLease();
     }
     if (progress.match >= this.log.lastIndex()) {
       // TimeoutNow may have been lost: repeat it while the transfer is on.
@@ -1236,11 +1267,9 @@ export class RaftNode {
       this.#readStates.push({ index, context });
       return;
     }
-    if (!this.#readHeartbeatPending) {
-      this.#readRound++;
-      this.#readHeartbeatPending = true;
-    }
-    this.#readsWaitingQuorum.push({ index, context, round: this.#readRound });
+    // Answered by the next heartbeat round: one sent after this read was registered.
+    this.#readHeartbeatPending = true;
+    this.#readsWaitingQuorum.push({ index, context, round: this.#readRound + 1 });
   }
 
   /** Releases, in order, every read whose round a quorum (counting us) has echoed. */
@@ -1255,6 +1284,37 @@ export class RaftNode {
       this.#readsWaitingQuorum.shift();
       this.#readStates.push({ index: read.index, context: read.context });
     }
+  }
+
+  /** Lease length in ticks; 0 when leases are off or unsafe with these settings. */
+  #leaseTicks(): number {
+    const { leaseReads, checkQuorum, electionTicks, leaseClockDriftPercent } = this.config;
+    if (!leaseReads || !checkQuorum) return 0;
+    return Math.max(0, Math.floor((electionTicks * (100 - leaseClockDriftPercent)) / 100) - 1);
+  }
+
+  #inReadLease(): boolean {
+    if (this.#defect === "lease-too-long" && this.#leaseUntil > 0) return true;
+    return !this.#leaseVoided && this.#leaderTicks < this.#leaseUntil;
+  }
+
+  /**
+   * The newest round a quorum (counting us) acknowledged proves no other leader can exist
+   * until a lease after it was sent: every node of that quorum refuses votes for
+   * `electionTicks` after receiving it, and any electing quorum includes one of them.
+   */
+  #extendLease(): void {
+    const leaseTicks = this.#leaseTicks();
+    if (leaseTicks === 0) return;
+    const rounds = this.#membership.voters.map((id) =>
+      id === this.id ? this.#readRound : (this.#readAcks.get(id) ?? 0),
+    );
+    rounds.sort((a, b) => b - a);
+    const confirmed = rounds[this.#quorum() - 1] ?? 0;
+    const sentAt = this.#roundSentAt.get(confirmed);
+    if (sentAt !== undefined) this.#leaseUntil = Math.max(this.#leaseUntil, sentAt + leaseTicks);
+    for (const round of this.#roundSentAt.keys())
+      if (round <= confirmed) this.#roundSentAt.delete(round);
   }
 
   #sendTimeoutNow(peer: NodeId): void {
@@ -1284,6 +1344,8 @@ export class RaftNode {
   }
 
   #broadcastHeartbeat(): void {
+    this.#readRound++;
+    this.#roundSentAt.set(this.#readRound, this.#leaderTicks);
     for (const [peer, progress] of this.#progress) {
       if (peer === this.id) continue;
       this.#send(peer, {

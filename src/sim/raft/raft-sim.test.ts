@@ -10,7 +10,15 @@ const runner = fileURLToPath(new URL("./run.js", import.meta.url));
 describe("raft simulation", () => {
   it("3 and 5 founders plus spares, snapshots and membership changes under faults: safety after every step, liveness after the heal (seeds 1-40)", () => {
     const sizes = new Set<number>();
-    const totals = { installed: 0, restored: 0, taken: 0, add: 0, promote: 0, remove: 0 };
+    const totals = {
+      installed: 0,
+      restored: 0,
+      taken: 0,
+      add: 0,
+      promote: 0,
+      remove: 0,
+      leaseReads: 0,
+    };
     for (let seed = 1; seed <= 40; seed++) {
       const result = runRaftScenario(seed);
       const { summary } = result;
@@ -27,6 +35,7 @@ describe("raft simulation", () => {
       totals.add += summary.configChangesApplied.add;
       totals.promote += summary.configChangesApplied.promote;
       totals.remove += summary.configChangesApplied.remove;
+      totals.leaseReads += summary.leaseReads;
     }
     assert.deepEqual([...sizes].sort(), [3, 5]);
     // The scenario must exercise what it claims to, or the checks above pass vacuously.
@@ -36,6 +45,7 @@ describe("raft simulation", () => {
     assert.ok(totals.add > 0, "no learner added");
     assert.ok(totals.promote > 0, "no learner promoted");
     assert.ok(totals.remove > 0, "no member removed");
+    assert.ok(totals.leaseReads > 0, "no read served from a lease");
   });
 
   it("the static group (no spares, no snapshots, no membership changes) still runs (seeds 1-5)", () => {
@@ -61,12 +71,12 @@ describe("raft simulation", () => {
   });
 
   it("catches a core that forgets its vote across restarts (two leaders in one term)", () => {
-    const result = runRaftScenario(98, { defect: "forget-vote" });
+    const result = runRaftScenario(904, { defect: "forget-vote" });
     assert.match(
       result.failures.join("\n"),
       /^election safety: n\d and n\d are both leaders of term \d+/m,
     );
-    assert.deepEqual(runRaftScenario(98).failures, [], "the same seed passes without the defect");
+    assert.deepEqual(runRaftScenario(904).failures, [], "the same seed passes without the defect");
   });
 
   it("the figure8 schedule runs the whole Figure 8 sequence and passes (seeds 1-10)", () => {
@@ -91,14 +101,22 @@ describe("raft simulation", () => {
     assert.ok(clean.summary.readsConfirmed > 0, "reads were confirmed");
   });
 
+  it("catches a leader whose read lease outlives the followers' vote refusal (stale read)", () => {
+    const result = runRaftScenario(1016, { nodeCount: 3, defect: "lease-too-long" });
+    assert.match(result.failures.join("\n"), /^read index: .* \(stale read/m);
+    const clean = runRaftScenario(1016, { nodeCount: 3, config: { leaseReads: true } });
+    assert.deepEqual(clean.failures, [], "the same seed passes with correct leases");
+    assert.ok(clean.summary.readsConfirmed > 0, "reads were confirmed");
+  });
+
   it("the CLI exits 1 with exactly one reproduce line for a failing seed", () => {
     const failed = spawnSync(
       process.execPath,
-      [runner, "--seeds", "2", "--first", "97", "--defect", "forget-vote"],
+      [runner, "--seeds", "2", "--first", "903", "--defect", "forget-vote"],
       { encoding: "utf8" },
     );
     assert.equal(failed.status, 1);
     const lines = failed.stdout.split("\n").filter((line) => line.startsWith("reproduce:"));
-    assert.deepEqual(lines, ["reproduce: npm run sim:raft -- --seed 98 --defect forget-vote"]);
+    assert.deepEqual(lines, ["reproduce: npm run sim:raft -- --seed 904 --defect forget-vote"]);
   });
 });

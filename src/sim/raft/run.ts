@@ -105,7 +105,7 @@ function main(): number {
       `${result.failures.length === 0 ? "ok  " : "FAIL"} ${describeRaftScenario(result.options)}` +
         ` steps=${s.steps} crashes=${s.crashes} leaders=${s.leaders} proposals=${s.proposals}` +
         ` acked=${s.acknowledged} committed=${s.committedIndex}` +
-        ` reads=${s.readsConfirmed}/${s.reads}` +
+        ` reads=${s.readsConfirmed}/${s.reads}${s.leaseReads > 0 ? ` lease=${s.leaseReads}` : ""}` +
         ` snapshots=${s.snapshotsTaken} sent=${s.snapshotsSent}/${s.snapshotChunksSent}ch` +
         ` installed=${s.snapshotsInstalled} restored=${s.snapshotsRestored}` +
         ` changes(add/promote/remove)=${s.configChangesApplied.add}/` +

@@ -127,6 +127,8 @@ export interface RaftScenarioSummary {
   /** ReadIndex requests the workload issued, and how many were confirmed. */
   readonly reads: number;
   readonly readsConfirmed: number;
+  /** Reads the leaders served from their lease, without a heartbeat round (nodes up at the end). */
+  readonly leaseReads: number;
   /** Snapshots taken by nodes, transfers started by leaders, chunks sent, installs from a leader, restores at restart. */
   readonly snapshotsTaken: number;
   readonly snapshotsSent: number;
@@ -181,6 +183,9 @@ export function raftScenarioOptions(
   const chunkBytesBase = draw.pick([16, 32, 64]);
   const snapshotChunksInflightMax = draw.intInclusive(1, 4);
   const membershipIntervalMsMean = draw.pick([100, 250, 500]);
+  // Half the seeds serve reads from the leader's lease (the ReadIndex checker then checks
+  // lease reads); the lease-too-long defect needs them on.
+  const leaseReads = draw.chance(0.5) || overrides.defect === "lease-too-long";
   const membership = !figure8 && (overrides.membership ?? true);
   const allNodes = nodeCount + (figure8 ? 0 : (overrides.spares ?? spares));
   const faultMs = overrides.faultMs ?? 8_000;
@@ -209,6 +214,7 @@ export function raftScenarioOptions(
       compactionRetainEntries,
       snapshotChunkBytes,
       snapshotChunksInflightMax,
+      leaseReads,
       ...overrides.config,
     },
     snapshotEvery: figure8 ? 0 : (overrides.snapshotEvery ?? snapshotEvery),
@@ -249,6 +255,7 @@ export function describeRaftScenario(options: RaftScenarioOptions): string {
         ]
       : []),
     `loss=${options.network.lossProbability} dup=${options.network.duplicationProbability}`,
+    ...(config.leaseReads ? ["lease-reads"] : []),
     ...(options.defect === "none" ? [] : [`defect=${options.defect}`]),
   ].join(" ");
 }
@@ -997,6 +1004,12 @@ export function runRaftScenario(
       livenessMs,
       reads: checker.reads.size,
       readsConfirmed: [...checker.reads.values()].filter((read) => read.confirmed).length,
+      leaseReads: nodeIds
+        .filter((nodeId) => simulator.isUp(nodeId))
+        .reduce(
+          (sum, nodeId) => sum + simulator.inspect(nodeId, (core) => core.node.stats.leaseReads),
+          0,
+        ),
       snapshotsTaken: totals.taken,
       snapshotsSent: totals.sent,
       snapshotChunksSent: totals.chunks,
