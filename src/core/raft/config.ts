@@ -30,6 +30,12 @@ export interface RaftConfig {
    * MaxInflightMsgs): bounds memory and queueing at a slow follower. Default 256.
    */
   readonly appendsInflightMax: number;
+  /**
+   * Entry bytes in unacknowledged AppendEntries per follower before the leader pauses it
+   * (etcd MaxInflightBytes): with `appendsInflightMax` it caps what a slow follower makes the
+   * leader (and the transport's queue) hold. At least one append always goes. Default 16 MiB.
+   */
+  readonly appendsInflightBytesMax: number;
   /** Most entries in one AppendEntries. Default 64. */
   readonly entriesPerAppendMax: number;
   /**
@@ -92,6 +98,7 @@ export const raftConfigDefaults: RaftConfig = Object.freeze({
   preVote: true,
   checkQuorum: true,
   appendsInflightMax: 256,
+  appendsInflightBytesMax: 16 * MiB,
   entriesPerAppendMax: 64,
   appendBytesMax: 1 * MiB,
   proposalBytesMax: 1 * MiB,

@@ -1,7 +1,8 @@
 /**
  * @module What a leader knows about one follower (etcd `tracker/progress.go`): `probe`
  * sends one append at a time until the follower's match point is found, `replicate`
- * streams appends optimistically, at most `appendsInflightMax` unacknowledged, and
+ * streams appends optimistically, at most `appendsInflightMax` unacknowledged carrying at
+ * most `appendsInflightBytesMax` of entries (etcd MaxInflightBytes), and
  * `snapshot` sends the leader's snapshot in chunks because the entries the follower needs
  * next were compacted away. Pure.
  */
@@ -39,12 +40,16 @@ export class Progress {
   probeSent = false;
   /** Replicate state: last index of each unacknowledged append, oldest first. */
   readonly inflight: LogIndex[] = [];
+  /** Entry bytes of each unacknowledged append (parallel to `inflight`), and their sum. */
+  readonly #inflightBytes: number[] = [];
+  inflightBytesTotal = 0;
   /** Heard from since the last CheckQuorum round. */
   recentActive = true;
 
   constructor(
     next: LogIndex,
     readonly inflightMax: number,
+    readonly inflightBytesMax: number = Number.POSITIVE_INFINITY,
   ) {
     this.next = next;
   }
@@ -52,7 +57,10 @@ export class Progress {
   /** No append may be sent now (a snapshot transfer sends chunks instead). */
   isPaused(): boolean {
     if (this.state === "snapshot") return true;
-    return this.state === "probe" ? this.probeSent : this.inflight.length >= this.inflightMax;
+    if (this.state === "probe") return this.probeSent;
+    return (
+      this.inflight.length >= this.inflightMax || this.inflightBytesTotal >= this.inflightBytesMax
+    );
   }
 
   becomeProbe(): void {
@@ -60,7 +68,7 @@ export class Progress {
     this.probeSent = false;
     this.transfer = null;
     this.next = asIndex(this.match + 1);
-    this.inflight.length = 0;
+    this.#clearInflight();
   }
 
   becomeReplicate(): void {
@@ -68,13 +76,13 @@ export class Progress {
     this.probeSent = false;
     this.transfer = null;
     this.next = asIndex(this.match + 1);
-    this.inflight.length = 0;
+    this.#clearInflight();
   }
 
   becomeSnapshot(snapshot: Snapshot): void {
     this.state = "snapshot";
     this.probeSent = false;
-    this.inflight.length = 0;
+    this.#clearInflight();
     this.transfer = {
       snapshot,
       next: 0,
@@ -85,12 +93,14 @@ export class Progress {
     };
   }
 
-  /** An append ending at `lastIndex` was sent. */
-  sentAppend(lastIndex: LogIndex, entryCount: number): void {
+  /** An append ending at `lastIndex`, carrying `bytes` of entry data, was sent. */
+  sentAppend(lastIndex: LogIndex, entryCount: number, bytes = 0): void {
     if (this.state === "replicate") {
       if (entryCount > 0) {
         this.next = asIndex(lastIndex + 1);
         this.inflight.push(lastIndex);
+        this.#inflightBytes.push(bytes);
+        this.inflightBytesTotal += bytes;
       }
     } else {
       this.probeSent = true;
@@ -106,8 +116,17 @@ export class Progress {
       this.probeSent = false;
     }
     if (index + 1 > this.next) this.next = asIndex(index + 1);
-    while (this.inflight.length > 0 && this.inflight[0]! <= index) this.inflight.shift();
+    while (this.inflight.length > 0 && this.inflight[0]! <= index) {
+      this.inflight.shift();
+      this.inflightBytesTotal -= this.#inflightBytes.shift()!;
+    }
     return updated;
+  }
+
+  #clearInflight(): void {
+    this.inflight.length = 0;
+    this.#inflightBytes.length = 0;
+    this.inflightBytesTotal = 0;
   }
 
   /**

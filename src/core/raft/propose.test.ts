@@ -1,4 +1,4 @@
-// Checks the proposal API and flow control on small in-memory clusters: each typed ProposeError, proposal batching into one append per follower, and the bound on in-flight appends to an unresponsive follower.
+// Checks the proposal API and flow control on small in-memory clusters: each typed ProposeError, proposal batching into one append per follower, and the bounds on in-flight appends and in-flight bytes to an unresponsive follower.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Harness } from "./harness.js";
@@ -76,6 +76,29 @@ describe("raft: propose", () => {
     }
     assert.equal(toB, 3);
     assert.equal(cluster.node("a").progressOf("b")?.inflight.length, 3);
+    assert.equal(cluster.node("a").log.committed, 21, "the quorum (a, c) kept committing");
+  });
+
+  it("keeps at most appendsInflightBytesMax entry bytes outstanding to a silent follower", () => {
+    const cluster = new Harness(["a", "b", "c"], {
+      config: { appendsInflightMax: 100, appendsInflightBytesMax: 10, checkQuorum: false },
+    });
+    cluster.elect("a");
+    cluster.tick("a", 1);
+    cluster.deliver();
+    let bytesToB = 0;
+    for (let i = 0; i < 20; i++) {
+      cluster.propose("a", "1234"); // 4 bytes each, one append each
+      for (const e of cluster.queue) {
+        if (e.target === "b" && e.message.type === "append-entries")
+          for (const entry of e.message.entries) bytesToB += entry.data.length;
+      }
+      cluster.drop((e) => e.target === "b" || e.source === "b");
+      cluster.deliver((e) => e.target === "c" || e.source === "c");
+    }
+    // Paused once 10 bytes are outstanding: 4 + 4 + 4 (the append that crossed the cap went).
+    assert.equal(bytesToB, 12);
+    assert.equal(cluster.node("a").progressOf("b")?.inflightBytesTotal, 12);
     assert.equal(cluster.node("a").log.committed, 21, "the quorum (a, c) kept committing");
   });
 });

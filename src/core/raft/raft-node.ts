@@ -1247,6 +1247,7 @@ export class RaftNode {
       const progress = new Progress(
         asIndex(this.log.lastIndex() + 1),
         this.config.appendsInflightMax,
+        this.config.appendsInflightBytesMax,
       );
       // Our own entries count once durable (see `advance`), so a leader can write its log in
       // parallel with replicating it (thesis §10.2.1).
@@ -1377,7 +1378,9 @@ export class RaftNode {
     );
     if (entries.length === 0 && !sendIfEmpty && progress.state === "replicate") return;
     this.#sendAppendAt(peer, asIndex(progress.next - 1), entries);
-    progress.sentAppend(asIndex(progress.next - 1 + entries.length), entries.length);
+    let bytes = 0;
+    for (const entry of entries) bytes += entry.data.length;
+    progress.sentAppend(asIndex(progress.next - 1 + entries.length), entries.length, bytes);
   }
 
   #sendAppendAt(peer: NodeId, prevLogIndex: LogIndex, entries: readonly Entry[]): void {
