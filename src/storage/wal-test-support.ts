@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { type WalConfig, WriteAheadLog } from "./wal.js";
-import { encodedRecordBytes, type WalRecordInput } from "./wal-record.js";
+import { encodedRecordBytes, type WalRecordInput, walRecordTypes } from "./wal-record.js";
 
 /** A record as the tests compare it: hex payload, so diffs are readable and bytes exact. */
 export interface Row {
@@ -107,4 +107,25 @@ export function materializeWal(
   for (const [name, bytes] of Object.entries(replace))
     writeFileSync(path.join(directory, name), bytes);
   return directory;
+}
+
+/** Tiny segments: the sample's 16 records make 3+ segments, and a full byte sweep stays fast. */
+export const sampleWalConfig: Partial<WalConfig> = {
+  segmentBytesMax: 256,
+  batchBytesMax: 256,
+  recordBytesMax: 128,
+};
+const samplePayloadLengths = [40, 0, 25, 61, 12, 33, 7, 50, 19, 44, 3, 28, 36, 9, 55, 21];
+const sampleGroupIds = [0, 1, 7, 0xffff_ffff];
+/** Records per append: the last append (3 records) lands in the last segment. */
+export const sampleAppendSizes = [1, 2, 1, 1, 3, 1, 1, 2, 1, 3];
+
+/** A distinct sample record per index: type, group and payload all vary, payload bytes are binary. */
+export function sampleRecord(index: number): WalRecordInput {
+  const length = samplePayloadLengths[index % samplePayloadLengths.length]!;
+  return {
+    type: walRecordTypes[index % walRecordTypes.length]!,
+    groupId: sampleGroupIds[index % sampleGroupIds.length]!,
+    payload: Uint8Array.from({ length }, (_, k) => (index * 37 + k * 11 + 1) & 0xff),
+  };
 }

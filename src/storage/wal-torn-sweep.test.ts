@@ -10,35 +10,21 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { temporaryDirectory } from "../testkit/index.js";
-import { type WalConfig, WriteAheadLog } from "./wal.js";
-import { type WalRecordInput, walRecordTypes } from "./wal-record.js";
+import { WriteAheadLog } from "./wal.js";
 import {
   materializeWal,
   replayRows,
   row,
+  sampleAppendSizes,
+  sampleRecord,
+  sampleWalConfig,
   type WalImage,
   writeWalImage,
 } from "./wal-test-support.js";
 
-/** Tiny segments: 16 records make 3+ segments, and a full byte sweep stays fast. */
-const config: Partial<WalConfig> = {
-  segmentBytesMax: 256,
-  batchBytesMax: 256,
-  recordBytesMax: 128,
-};
-const payloadLengths = [40, 0, 25, 61, 12, 33, 7, 50, 19, 44, 3, 28, 36, 9, 55, 21];
-const groupIds = [0, 1, 7, 0xffff_ffff];
-const appendSizes = [1, 2, 1, 1, 3, 1, 1, 2, 1, 3];
-
-/** A distinct record per index: type, group and payload all vary, payload bytes are binary. */
-function input(index: number): WalRecordInput {
-  const length = payloadLengths[index % payloadLengths.length]!;
-  return {
-    type: walRecordTypes[index % walRecordTypes.length]!,
-    groupId: groupIds[index % groupIds.length]!,
-    payload: Uint8Array.from({ length }, (_, k) => (index * 37 + k * 11 + 1) & 0xff),
-  };
-}
+const config = sampleWalConfig;
+const appendSizes = sampleAppendSizes;
+const input = sampleRecord;
 
 let base: { path: string; remove: () => void };
 let image: WalImage;
