@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import {
   closeSync,
-  mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -25,26 +24,19 @@ import { walRecordHeaderBytes } from "./wal-record.js";
 import {
   materializeWal,
   replayRows,
-  sampleAppendSizes,
-  sampleRecord,
   sampleWalConfig,
   type WalImage,
-  writeWalImage,
+  writeSampleWal,
 } from "./wal-test-support.js";
 
 const config = sampleWalConfig;
-const appendSizes = sampleAppendSizes;
-const input = sampleRecord;
 
 let base: { path: string; remove: () => void };
 let image: WalImage;
 
 before(async () => {
   base = temporaryDirectory("brigade-wal-bitflip-");
-  const source = mkdtempSync(path.join(base.path, "source-"));
-  image = await writeWalImage(source, config, appendSizes, input);
-  rmSync(source, { recursive: true, force: true });
-  assert.ok(image.segments.length >= 3, `only ${image.segments.length} segments`);
+  image = await writeSampleWal(base.path);
   assert.ok(image.segments.at(-1)!.starts.length >= 2, "the last segment needs two records");
 });
 after(() => base.remove());

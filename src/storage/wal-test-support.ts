@@ -5,7 +5,7 @@
  * it in a fresh directory for each damaged variant. Not used by production code.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { type WalConfig, WriteAheadLog } from "./wal.js";
 import { encodedRecordBytes, type WalRecordInput, walRecordTypes } from "./wal-record.js";
@@ -128,4 +128,13 @@ export function sampleRecord(index: number): WalRecordInput {
     groupId: sampleGroupIds[index % sampleGroupIds.length]!,
     payload: Uint8Array.from({ length }, (_, k) => (index * 37 + k * 11 + 1) & 0xff),
   };
+}
+
+/** Writes the sample WAL under `directory` once (3+ segments) and returns its image. */
+export async function writeSampleWal(directory: string): Promise<WalImage> {
+  const source = mkdtempSync(path.join(directory, "source-"));
+  const image = await writeWalImage(source, sampleWalConfig, sampleAppendSizes, sampleRecord);
+  rmSync(source, { recursive: true, force: true });
+  assert.ok(image.segments.length >= 3, `only ${image.segments.length} segments`);
+  return image;
 }

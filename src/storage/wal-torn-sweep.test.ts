@@ -6,7 +6,7 @@
 // one real multi-segment WAL written once (its last append a 3-record batch, so cuts also
 // land inside a batch), rebuilt in a fresh temp directory for each cut.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { temporaryDirectory } from "../testkit/index.js";
@@ -19,7 +19,7 @@ import {
   sampleRecord,
   sampleWalConfig,
   type WalImage,
-  writeWalImage,
+  writeSampleWal,
 } from "./wal-test-support.js";
 
 const config = sampleWalConfig;
@@ -31,10 +31,7 @@ let image: WalImage;
 
 before(async () => {
   base = temporaryDirectory("brigade-wal-torn-sweep-");
-  const source = mkdtempSync(path.join(base.path, "source-"));
-  image = await writeWalImage(source, config, appendSizes, input);
-  rmSync(source, { recursive: true, force: true });
-  assert.ok(image.segments.length >= 3, `only ${image.segments.length} segments`);
+  image = await writeSampleWal(base.path);
   const last = image.segments.at(-1)!;
   assert.ok(last.starts.length >= 4, "the last segment needs several records");
   // The final append (3 records) is all in the last segment.
