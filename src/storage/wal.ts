@@ -18,8 +18,8 @@
  *
  * Group commit. Appends queue up while a write+fsync is in flight; when it finishes, ONE
  * write and ONE fsync carry everything that queued meanwhile (up to `batchBytesMax`). When
- * idle, the first append starts a batch on the next turn of the event loop (`setImmediate`), so
- * appends issued in the same turn also share it. Nothing waits on a timer: a lone appender
+ * idle, the first append starts a batch once the code that issued it yields (a microtask), so
+ * appends issued in the same synchronous run share it. Nothing waits on a timer: a lone appender
  * pays one write + one fsync, and N concurrent appenders pay about one fsync per round.
  *
  * Failure. If a write or an fsync fails, the WAL stops for good: that batch, every queued
@@ -628,9 +628,11 @@ export class WriteAheadLog {
   #scheduleFlush(): void {
     if (this.#flushing || this.#flushScheduled) return;
     this.#flushScheduled = true;
-    // Not a timer: just the next turn of the event loop, so appends issued in this turn (say,
-    // one per Raft group in the same Ready round) go out in the same write and fsync.
-    setImmediate(() => {
+    // Not a timer, not even the next turn of the event loop: once the code that issued this
+    // append yields, so appends issued in the same synchronous run go out in one write and
+    // fsync. (`setImmediate` here cost ~0.8 ms per lone append under load: bench:raft at one
+    // write in flight went from ~350 to ~500 ops/s when it was removed.)
+    queueMicrotask(() => {
       this.#flushScheduled = false;
       void this.#flushLoop();
     });
