@@ -146,6 +146,10 @@ export class RaftHost {
   /** Opens the WAL and reads what every group left in it; groups start with `addGroup`. */
   async start(): Promise<void> {
     const wal = await WriteAheadLog.open(path.join(this.options.dataDir, "wal"), this.options.wal);
+    if (this.#stopped) {
+      await wal.close(); // stop() ran while the WAL was opening
+      return;
+    }
     this.#wal = wal;
     // A group's records before its last snapshot marker are superseded by it (the marker
     // carries the snapshot, the hard state and the log after it), and the segments that held
