@@ -851,16 +851,7 @@ export class RaftNode {
     ) {
       // A stale leader (e.g. back from a partition): tell it our term so it steps down.
       // Needed with PreVote/CheckQuorum, where our higher term may never reach it otherwise.
-      this.#send(message.from, {
-        type: "append-entries-response",
-        from: this.id,
-        term: this.#term,
-        success: false,
-        matchIndex: asIndex(0),
-        rejectedIndex: asIndex(0),
-        hintIndex: asIndex(0),
-        hintTerm: asTerm(0),
-      });
+      this.#respondToAppend(message.from, { success: false });
     } else if (message.type === "request-vote" && message.preVote) {
       this.#send(message.from, {
         type: "request-vote-response",
@@ -904,29 +895,42 @@ export class RaftNode {
     this.#maybeWinElection(message.preVote);
   }
 
-  #onAppendEntries(message: AppendEntries): void {
+  /**
+   * A message only the current term's leader sends (append, heartbeat, snapshot chunk): we
+   * follow its sender and restart the election timer. False if we are the leader ourselves
+   * (two leaders in one term: impossible unless a defect), and the message is dropped.
+   */
+  #followLeader(message: AppendEntries | Heartbeat | InstallSnapshot): boolean {
     if (this.#role === "leader") {
-      this.stats.staleMessages++; // two leaders in one term: impossible unless a defect
-      return;
+      this.stats.staleMessages++;
+      return false;
     }
     if (this.#role !== "follower" || this.#leaderId !== message.from) {
       this.#becomeFollower(message.term, message.from);
     }
     this.#electionElapsed = 0;
-    const respond = (fields: Partial<AppendEntriesResponse>) =>
-      this.#send(message.from, {
-        type: "append-entries-response",
-        from: this.id,
-        term: this.#term,
-        success: true,
-        matchIndex: asIndex(0),
-        rejectedIndex: asIndex(0),
-        hintIndex: asIndex(0),
-        hintTerm: asTerm(0),
-        ...fields,
-      });
+    return true;
+  }
+
+  /** An append answer in our term: a success unless `fields` say otherwise. */
+  #respondToAppend(to: NodeId, fields: Partial<AppendEntriesResponse>): void {
+    this.#send(to, {
+      type: "append-entries-response",
+      from: this.id,
+      term: this.#term,
+      success: true,
+      matchIndex: asIndex(0),
+      rejectedIndex: asIndex(0),
+      hintIndex: asIndex(0),
+      hintTerm: asTerm(0),
+      ...fields,
+    });
+  }
+
+  #onAppendEntries(message: AppendEntries): void {
+    if (!this.#followLeader(message)) return;
     if (message.prevLogIndex < this.log.committed) {
-      respond({ matchIndex: this.log.committed });
+      this.#respondToAppend(message.from, { matchIndex: this.log.committed });
       return;
     }
     const lastNew = this.log.maybeAppend(
@@ -937,14 +941,14 @@ export class RaftNode {
     );
     this.#refreshMembership(); // a config entry appended, or truncated away
     if (lastNew !== null) {
-      respond({ matchIndex: lastNew });
+      this.#respondToAppend(message.from, { matchIndex: lastNew });
       return;
     }
     const hint = this.log.findConflictByTerm(
       asIndex(Math.min(message.prevLogIndex, this.log.lastIndex())),
       message.prevLogTerm,
     );
-    respond({
+    this.#respondToAppend(message.from, {
       success: false,
       rejectedIndex: message.prevLogIndex,
       hintIndex: hint.index,
@@ -986,14 +990,7 @@ export class RaftNode {
   }
 
   #onHeartbeat(message: Heartbeat): void {
-    if (this.#role === "leader") {
-      this.stats.staleMessages++;
-      return;
-    }
-    if (this.#role !== "follower" || this.#leaderId !== message.from) {
-      this.#becomeFollower(message.term, message.from);
-    }
-    this.#electionElapsed = 0;
+    if (!this.#followLeader(message)) return;
     // The leader sends min(our match, its commit), which we hold durably; cap it anyway so a
     // faulty peer cannot push the commit index past our log.
     this.log.commitTo(Math.min(message.commit, this.log.lastIndex()) as LogIndex);
@@ -1058,14 +1055,7 @@ export class RaftNode {
 
   /** Follower: one chunk of the leader's snapshot (paper §7, Figure 13). */
   #onInstallSnapshot(message: InstallSnapshot): void {
-    if (this.#role === "leader") {
-      this.stats.staleMessages++;
-      return;
-    }
-    if (this.#role !== "follower" || this.#leaderId !== message.from) {
-      this.#becomeFollower(message.term, message.from);
-    }
-    this.#electionElapsed = 0;
+    if (!this.#followLeader(message)) return;
     const { metadata } = message;
     const ack = (received: number) =>
       this.#send(message.from, {
@@ -1075,17 +1065,7 @@ export class RaftNode {
         index: metadata.index,
         received,
       });
-    const installed = (matchIndex: LogIndex) =>
-      this.#send(message.from, {
-        type: "append-entries-response",
-        from: this.id,
-        term: this.#term,
-        success: true,
-        matchIndex,
-        rejectedIndex: asIndex(0),
-        hintIndex: asIndex(0),
-        hintTerm: asTerm(0),
-      });
+    const installed = (matchIndex: LogIndex) => this.#respondToAppend(message.from, { matchIndex });
     if (metadata.index <= this.log.committed) {
       // Nothing to install: our committed prefix already covers it (a stale or repeated send).
       this.#incoming = null;
