@@ -123,6 +123,8 @@ export class RaftHost {
   readonly #markers = new Map<number, number>();
   readonly #queue: QueuedInput[] = [];
   #processing = false;
+  /** The rounds loop in progress (or the last one): `stop` waits for it to finish. */
+  #rounds: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
   /** Set when the WAL failed: every group refuses everything until the process restarts. */
@@ -286,7 +288,7 @@ export class RaftHost {
         "node stopping: the outcome is unknown; retry with the same request id",
       ),
     );
-    while (this.#processing) await new Promise((resolve) => setTimeout(resolve, 5));
+    await this.#rounds;
     await this.#wal?.close();
   }
 
@@ -316,7 +318,7 @@ export class RaftHost {
       return;
     }
     this.#runInput(run);
-    void this.#runRounds();
+    this.#rounds = this.#runRounds();
   }
 
   /** An input's own failure (a bad command) is contained; the core's assertions still crash. */
