@@ -142,9 +142,10 @@ export class RaftNode {
   // log, committed or not; else the snapshot's; else the bootstrap one.
   readonly #bootstrap: ClusterConfig;
   #membership: ClusterConfig;
-  /** Index of the entry (or snapshot) the configuration came from; 0 for the bootstrap. */
-  #membershipIndex: LogIndex = asIndex(0);
-  /** The entry or snapshot it came from (null: bootstrap), to notice any change cheaply. */
+  /**
+   * The entry or snapshot the configuration came from (null: the bootstrap one): its index
+   * is the pending change a new one must wait for, and a new source means a new config.
+   */
   #membershipSource: Entry | SnapshotMetadata | null = null;
 
   // Snapshots (paper §7).
@@ -511,10 +512,11 @@ export class RaftNode {
       return { ok: false, error: { code: "NotLeader", leaderHint: this.#leaderId } };
     }
     if (!this.#committedInCurrentTerm()) return { ok: false, error: { code: "NotReady" } };
-    if (this.#membershipIndex > this.log.committed) {
+    const pendingIndex = this.#membershipSource?.index ?? asIndex(0);
+    if (pendingIndex > this.log.committed) {
       return {
         ok: false,
-        error: { code: "ChangeInProgress", pendingIndex: this.#membershipIndex },
+        error: { code: "ChangeInProgress", pendingIndex },
       };
     }
     if (change.type === "remove" && change.node === this.id) {
@@ -1207,7 +1209,6 @@ export class RaftNode {
     if (source === this.#membershipSource) return;
     this.#membershipSource = source;
     this.#membership = this.#membershipAt(this.log.lastIndex());
-    this.#membershipIndex = source?.index ?? asIndex(0);
     if (this.#role === "leader") {
       this.#trackMembers();
       if (this.#maybeCommit()) this.#appendPending = true; // a smaller quorum may commit more
