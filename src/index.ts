@@ -11,7 +11,50 @@
  * node.discovery.register({ name: "web", port: 8080, check: () => true });
  * console.log(node.discovery.find("web", { tags: { version: "2" } }));
  * ```
+ *
+ * The key-value store's client: `const client = await connect({ nodes: ["127.0.0.1:7101"] })`,
+ * then `client.keyspace("seats").put(key, value)` and so on (see `client/client.ts`).
  */
+export {
+  BrigadeClient,
+  type CallOptions,
+  CompareFailedError,
+  type ConnectOptions,
+  type Consistency,
+  connect,
+  type DeleteOptions,
+  type DeleteResult,
+  type GetOptions,
+  Keyspace,
+  type KeyspaceInfo,
+  type KeyspaceSpec,
+  Keyspaces,
+  KeyValue,
+  type KvJson,
+  type Lease,
+  type LeaseInfo,
+  LeaseKeeper,
+  type LeaseRef,
+  Leases,
+  type PutOptions,
+  type PutResult,
+  type ScanOptions,
+  type ScanPage,
+  type ScanPageOptions,
+  ServerError,
+  type ShardInfo,
+  type TxnCompare,
+  type TxnOp,
+  type TxnOpResult,
+  type TxnRequest,
+  type TxnResult,
+  type Value,
+  Watch,
+  type WatchEvent,
+  type WatchOptions,
+  type WatchTarget,
+  type WriteOptions,
+} from "./client/index.js";
 export { compareHlc, type HlcTimestamp, HybridLogicalClock } from "./clocks/hlc.js";
 export { LamportClock } from "./clocks/lamport.js";
 export * as vectorClock from "./clocks/vector-clock.js";

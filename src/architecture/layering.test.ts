@@ -18,6 +18,7 @@ const layerRank: Record<string, number> = {
   storage: 2,
   sim: 3,
   node: 4,
+  client: 5,
   supervisor: 5,
   testkit: 6,
   cli: 7,

@@ -8,6 +8,9 @@ import { BrigadeError } from "../lib/errors.js";
 import { version } from "../lib/version.js";
 import { CliError } from "./cli-error.js";
 import { registerFaultCommands } from "./fault-command.js";
+import { registerKeyspaceCommands } from "./keyspace-command.js";
+import { registerKvCommands } from "./kv-command.js";
+import { registerLeaseCommands } from "./lease-command.js";
 import { registerLocalCommands } from "./local-command.js";
 import { registerMembersCommands } from "./members-command.js";
 import { registerNodeCommand } from "./node-command.js";
@@ -27,6 +30,9 @@ export function buildProgram(): Command {
   registerStatusCommands(program);
   registerMembersCommands(program);
   registerRegisterCommands(program);
+  registerKeyspaceCommands(program);
+  registerKvCommands(program);
+  registerLeaseCommands(program);
   registerFaultCommands(program);
   registerLocalCommands(program);
   // Every subcommand reports usage errors through the same exit path.

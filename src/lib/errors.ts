@@ -29,6 +29,8 @@ export const brigadeErrorCodes = [
   "BatchTooLarge",
   "SnapshotCorrupt",
   "SnapshotTooLarge",
+  /** The history asked for (a watch's start revision) was compacted away. */
+  "Compacted",
 ] as const;
 
 export type BrigadeErrorCode = (typeof brigadeErrorCodes)[number];

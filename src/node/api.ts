@@ -12,6 +12,8 @@ import type { LinkFault } from "../transport/faults.js";
 import type { TcpTransport } from "../transport/tcp-transport.js";
 import type { Discovery } from "./discovery.js";
 import { sendError } from "./http-errors.js";
+import { registerKvRoutes } from "./kv/kv-api.js";
+import type { KvService } from "./kv/kv-service.js";
 import type { RegisterCommand, RegisterService } from "./register.js";
 
 export interface NodeStatus {
@@ -50,6 +52,8 @@ export interface ApiOptions {
   readonly discovery: () => Discovery;
   /** The replicated register (a Raft group), or null when this node runs no Raft. */
   readonly register: () => RegisterService | null;
+  /** The key-value store, or null when this node runs no Raft. */
+  readonly kv: () => KvService | null;
 }
 
 /** Largest request body the API accepts; fault rules and pings are tiny. */
@@ -108,6 +112,16 @@ export function createApi(options: ApiOptions): FastifyInstance {
   });
 
   app.get("/v1/members", async () => options.discovery().members());
+
+  registerKvRoutes(app, options.kv, (nodeId) => {
+    if (nodeId === options.status().id) return options.status().api;
+    return (
+      options
+        .discovery()
+        .members()
+        .find((member) => member.id === nodeId)?.api ?? null
+    );
+  });
 
   // The replicated register (a Raft group): any node accepts; followers forward to the leader.
   const raft = (): RegisterService => {

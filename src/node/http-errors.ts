@@ -28,6 +28,7 @@ const statusByCode: Record<BrigadeErrorCode, number> = {
   BatchTooLarge: 413,
   SnapshotCorrupt: 500,
   SnapshotTooLarge: 413,
+  Compacted: 410,
 };
 
 export interface ErrorBody {

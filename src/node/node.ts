@@ -4,6 +4,7 @@
  * membership and discovery → API — and shuts them down in reverse order, leaving the
  * cluster gracefully. Later layers (consensus, keyspaces) plug in here.
  */
+import path from "node:path";
 import type { FastifyInstance } from "fastify";
 import { type Logger as PinoLogger, pino } from "pino";
 import type { Registry } from "prom-client";
@@ -17,6 +18,8 @@ import { createApi, type NodeStatus } from "./api.js";
 import type { NodeConfig } from "./config.js";
 import { openDataDir } from "./data-dir.js";
 import { Discovery } from "./discovery.js";
+import { KvService } from "./kv/kv-service.js";
+import { KvEngine } from "./kv/shard-store.js";
 import { MembershipDriver } from "./membership-driver.js";
 import { createNodeMetrics } from "./metrics.js";
 import { RaftHost } from "./raft/raft-host.js";
@@ -26,6 +29,8 @@ import { RegisterService, RegisterStateMachine } from "./register.js";
 const registerGroupId = 1;
 /** How long a register command may wait to be applied before DeadlineExceeded. */
 const registerCommandTimeoutMs = 5_000;
+/** How long a key-value request may wait to be applied or confirmed before DeadlineExceeded. */
+const kvRequestTimeoutMs = 5_000;
 
 export interface StartedNode {
   readonly listen: HostPort;
@@ -41,6 +46,8 @@ export class BrigadeNode {
   private discoveryService: Discovery | null = null;
   private raftHost: RaftHost | null = null;
   private register: RegisterService | null = null;
+  private kvEngine: KvEngine | null = null;
+  private kvService: KvService | null = null;
   private metrics: Registry | null = null;
   private releaseDataDir: (() => void) | null = null;
   private readonly startedAtMs = Date.now();
@@ -85,6 +92,7 @@ export class BrigadeNode {
         status: () => this.status(),
         discovery: () => this.discovery,
         register: () => this.register,
+        kv: () => this.kvService,
       });
       this.api = api;
       try {
@@ -164,6 +172,26 @@ export class BrigadeNode {
       config.id,
       registerCommandTimeoutMs,
     );
+    // The store: the catalog's meta group on the first founders, shard groups as placed.
+    this.kvEngine = KvEngine.open(path.join(config.dataDir, "kv"));
+    const kv = new KvService({
+      nodeId: config.id,
+      zone: config.zone ?? "none",
+      founders: config.raftVoters,
+      host,
+      engine: this.kvEngine,
+      transport: this.transport,
+      logger: this.logger.child({ component: "kv" }),
+      requestTimeoutMs: kvRequestTimeoutMs,
+    });
+    await kv.start();
+    this.kvService = kv;
+  }
+
+  get kv(): KvService {
+    if (this.kvService === null)
+      throw new BrigadeError("Unavailable", "the key-value store is not started");
+    return this.kvService;
   }
 
   private async startMembership(listen: HostPort, api: string): Promise<void> {
@@ -228,7 +256,10 @@ export class BrigadeNode {
     // Health checks first (a status flip must not re-announce us), then say goodbye, so
     // members record "left" rather than suspecting a failure.
     this.discoveryService?.stop();
+    await this.kvService?.stop();
     await this.raftHost?.stop();
+    this.kvEngine?.close();
+    this.kvEngine = null;
     await this.membershipDriver?.leave();
     await this.membershipDriver?.stop();
     await this.api?.close();

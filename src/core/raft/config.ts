@@ -43,7 +43,10 @@ export interface RaftConfig {
    * head-of-line delay for the next heartbeat. At least one entry is always sent. Default 1 MiB.
    */
   readonly appendBytesMax: number;
-  /** Largest single proposal; above it `propose` fails with ProposalTooLarge. Default 1 MiB. */
+  /**
+   * Largest single proposal; above it `propose` fails with ProposalTooLarge. Default 2 MiB:
+   * a key-value transaction may carry 1 MiB of values plus its keys.
+   */
   readonly proposalBytesMax: number;
   /**
    * Bytes of this leader's not-yet-committed proposals before `propose` fails with
@@ -101,7 +104,7 @@ export const raftConfigDefaults: RaftConfig = Object.freeze({
   appendsInflightBytesMax: 16 * MiB,
   entriesPerAppendMax: 64,
   appendBytesMax: 1 * MiB,
-  proposalBytesMax: 1 * MiB,
+  proposalBytesMax: 2 * MiB,
   uncommittedBytesMax: 64 * MiB,
   applyEntriesMax: 1024,
   readIndexQueueMax: 4096,

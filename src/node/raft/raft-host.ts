@@ -266,6 +266,28 @@ export class RaftHost {
     return group;
   }
 
+  /**
+   * Stops group `groupId` for good (its data was dropped): waiting callers fail, its snapshot
+   * files go, and its WAL records no longer hold segments back. Also forgets a group that was
+   * recovered from the WAL but not started.
+   */
+  async removeGroup(groupId: number): Promise<void> {
+    const group = this.#groups.get(groupId);
+    this.#groups.delete(groupId);
+    this.#recovered.delete(groupId);
+    this.#persisted.delete(groupId);
+    this.#snapshotGap.delete(groupId);
+    group?.failEverything(new BrigadeError("NotFound", `group ${groupId} was removed`));
+    // A marker past every record: compaction treats all the group's records as superseded.
+    this.#markers.set(groupId, Number.MAX_SAFE_INTEGER);
+    await this.#removeSnapshotsExcept(groupId, undefined);
+  }
+
+  /** Groups recovered from the WAL that no `addGroup` has started yet. */
+  recoveredGroupIds(): number[] {
+    return [...this.#recovered.keys()];
+  }
+
   group(groupId: number): RaftGroup | undefined {
     return this.#groups.get(groupId);
   }
@@ -539,6 +561,7 @@ export class RaftHost {
     let recorded = false;
     for (const { group, index, data } of durable) {
       this.#snapshotsWriting.delete(group.id);
+      if (this.#groups.get(group.id) !== group) continue; // removed while the file was written
       const result = group.node.snapshot(index, data);
       if (!result.ok) {
         // A newer snapshot came from the leader meanwhile: this one is not needed.
