@@ -14,6 +14,7 @@ import { registerLeaseCommands } from "./lease-command.js";
 import { registerLocalCommands } from "./local-command.js";
 import { registerMembersCommands } from "./members-command.js";
 import { registerNodeCommand } from "./node-command.js";
+import { registerPlacementCommands } from "./placement-command.js";
 import { registerRegisterCommands } from "./register-command.js";
 import { registerStatusCommands } from "./status-command.js";
 import { registerUpCommand } from "./up-command.js";
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerKeyspaceCommands(program);
   registerKvCommands(program);
   registerLeaseCommands(program);
+  registerPlacementCommands(program);
   registerFaultCommands(program);
   registerLocalCommands(program);
   // Every subcommand reports usage errors through the same exit path.

@@ -43,6 +43,8 @@ export interface NodeConfig {
   readonly raftVoters: readonly string[];
   readonly raftTickMs: number;
   readonly raftSnapshotEntries: number;
+  /** How long a node must be dead before its shard replicas are re-created on other nodes. */
+  readonly placementDeadDelayMs: number;
 }
 
 interface SettingSpec {
@@ -176,6 +178,11 @@ export const nodeSettings: readonly SettingSpec[] = [
     key: "raftSnapshotEntries",
     defaultText: "10000",
     description: "applied entries between Raft snapshots (each lets the log and WAL behind it go)",
+  },
+  {
+    key: "placementDeadDelayMs",
+    defaultText: "60000",
+    description: "how long a node must be dead before its shard replicas are re-created elsewhere",
   },
   {
     key: "gossipKey",
@@ -357,6 +364,7 @@ export function resolveNodeConfig(...layers: RawSettings[]): NodeConfig {
     raftVoters: raftVoters(merged),
     raftTickMs: integer(merged, "raftTickMs", 100, 5, 10_000),
     raftSnapshotEntries: integer(merged, "raftSnapshotEntries", 10_000, 1, 100_000_000),
+    placementDeadDelayMs: integer(merged, "placementDeadDelayMs", 60_000, 0, 86_400_000),
   });
 }
 

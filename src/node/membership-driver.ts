@@ -219,6 +219,10 @@ export class MembershipDriver extends EventEmitter<MembershipDriverEvents> {
           this.addressToId.delete(previous);
         this.addressToId.set(event.member.address, event.member.id);
         this.idToAddress.set(event.member.id, event.member.address);
+        // Raft and the store send by node id: keep a connection to every member (redialed
+        // through failures and partitions) until it leaves for good.
+        if (event.type === "member-leave") this.options.transport.release(event.member.address);
+        else this.options.transport.connect(event.member.address);
       }
       this.options.logger.info(
         {

@@ -183,6 +183,9 @@ export class BrigadeNode {
       transport: this.transport,
       logger: this.logger.child({ component: "kv" }),
       requestTimeoutMs: kvRequestTimeoutMs,
+      memberStates: () =>
+        new Map(this.membership.members().map((member) => [member.id, member.state])),
+      placement: { deadReplaceDelayMs: config.placementDeadDelayMs },
     });
     await kv.start();
     this.kvService = kv;

@@ -138,7 +138,7 @@ class Peer {
     public address: string,
     id: string | null,
     /** Dialed for a protocol's one-off send (not a seed): forgotten after repeated failures. */
-    readonly ephemeral: boolean,
+    public ephemeral: boolean,
   ) {
     this.id = id;
   }
@@ -251,14 +251,34 @@ export class TcpTransport extends EventEmitter<{
     return this.advertiseAddress;
   }
 
-  /** Dials `address` (and keeps redialing it) until `close()`; its node id is learned in the handshake. */
+  /**
+   * Dials `address` (and keeps redialing it) until `close()` or `release(address)`; its node
+   * id is learned in the handshake. A peer already known at the address (dialed back after
+   * it connected to us, or for a one-off send) becomes one that is never forgotten, unless
+   * this call is itself `ephemeral`.
+   */
   connect(address: string, options: { ephemeral?: boolean } = {}): void {
     parseHostPort(address);
-    if (this.closed || address === this.advertiseAddress || this.peersByAddress.has(address))
+    if (this.closed || address === this.advertiseAddress) return;
+    const known = this.peersByAddress.get(address) ?? this.aliases.get(address);
+    if (known !== undefined) {
+      if (!(options.ephemeral ?? false)) known.ephemeral = false;
       return;
+    }
     const peer = new Peer(address, null, options.ephemeral ?? false);
     this.peersByAddress.set(address, peer);
     this.dial(peer);
+  }
+
+  /** Lets the peer at `address` be forgotten after repeated failed dials (it left the cluster). */
+  release(address: string): void {
+    const known = this.peersByAddress.get(address) ?? this.aliases.get(address);
+    if (known !== undefined) known.ephemeral = true;
+  }
+
+  /** True while an open connection to node `id` exists. */
+  isConnected(id: string): boolean {
+    return this.peersById.get(id)?.connection?.state === "open";
   }
 
   /**

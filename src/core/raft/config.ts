@@ -91,6 +91,14 @@ export interface RaftConfig {
   readonly leaseReads: boolean;
   /** Largest difference in tick rate between any two nodes, in percent. Default 10. */
   readonly leaseClockDriftPercent: number;
+  /**
+   * How far behind the commit index a learner's log may be and still be promoted. 0 (the
+   * default) demands an exact match, which a learner under steady writes rarely shows: the
+   * leader commits new entries before the learner acknowledges them. A little slack lets it
+   * be promoted while writes continue; a promoted voter that is behind only delays commits
+   * until it has caught up (it is one of a majority), which is why the slack stays small.
+   */
+  readonly learnerCatchUpSlack: number;
 }
 
 const MiB = 1024 * 1024;
@@ -113,12 +121,19 @@ export const raftConfigDefaults: RaftConfig = Object.freeze({
   compactionRetainEntries: 256,
   leaseReads: false,
   leaseClockDriftPercent: 10,
+  learnerCatchUpSlack: 0,
 });
 
 export function validateRaftConfig(config: RaftConfig): void {
   for (const [key, value] of Object.entries(config)) {
     if (typeof value === "number") {
-      const least = key === "compactionRetainEntries" || key === "leaseClockDriftPercent" ? 0 : 1;
+      const least = [
+        "compactionRetainEntries",
+        "leaseClockDriftPercent",
+        "learnerCatchUpSlack",
+      ].includes(key)
+        ? 0
+        : 1;
       assert(
         Number.isSafeInteger(value) && value >= least,
         `${key} must be an integer >= ${least}`,

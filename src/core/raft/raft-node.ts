@@ -527,7 +527,7 @@ export class RaftNode {
     if (!next.ok) return { ok: false, error: { code: "InvalidChange", reason: next.reason } };
     if (change.type === "promote") {
       const match = this.#progress.get(change.node)?.match ?? asIndex(0);
-      if (match < this.log.committed) {
+      if (match + this.config.learnerCatchUpSlack < this.log.committed) {
         return {
           ok: false,
           error: { code: "LearnerNotCaughtUp", match, commit: this.log.committed },

@@ -46,6 +46,8 @@ export interface KeyspaceRecord {
 export interface CatalogNode {
   readonly id: string;
   readonly zone: string;
+  /** `draining`: decommissioned; the placement driver moves its replicas away. */
+  readonly state: "active" | "draining";
 }
 
 export type CatalogCommand =
@@ -56,7 +58,10 @@ export type CatalogCommand =
       readonly shards: number;
       readonly replicas: number;
     }
-  | { readonly type: "drop-keyspace"; readonly name: string };
+  | { readonly type: "drop-keyspace"; readonly name: string }
+  /** The placement driver's edit of one shard's desired replica set. */
+  | { readonly type: "set-replicas"; readonly group: number; readonly replicas: readonly string[] }
+  | { readonly type: "decommission-node"; readonly id: string };
 
 export type CatalogResult =
   | { readonly ok: true; readonly epoch: number; readonly keyspace?: KeyspaceRecord }
@@ -179,7 +184,11 @@ export class Catalog implements GroupStateMachine {
         const known = this.#nodes.get(command.id);
         if (known !== undefined && known.zone === command.zone)
           return { ok: true, epoch: this.#epoch };
-        this.#nodes.set(command.id, { id: command.id, zone: command.zone });
+        this.#nodes.set(command.id, {
+          id: command.id,
+          zone: command.zone,
+          state: known?.state ?? "active",
+        });
         return { ok: true, epoch: ++this.#epoch };
       }
       case "create-keyspace": {
@@ -196,15 +205,16 @@ export class Catalog implements GroupStateMachine {
             code: "InvalidArgument",
             message: `the cluster already has ${keyspaceLimits.keyspacesMax} keyspaces`,
           };
-        if (command.replicas > this.#nodes.size)
+        const active = [...this.#nodes.values()].filter((node) => node.state === "active");
+        if (command.replicas > active.length)
           // Retriable: right after start-up, nodes are still registering.
           return {
             ok: false,
             code: "Unavailable",
-            message: `${command.replicas} replicas need ${command.replicas} nodes; ${this.#nodes.size} have joined the store so far`,
+            message: `${command.replicas} replicas need ${command.replicas} nodes; ${active.length} have joined the store so far`,
           };
         const placed = placeShards(
-          [...this.#nodes.values()].sort((a, b) => (a.id < b.id ? -1 : 1)),
+          active.sort((a, b) => (a.id < b.id ? -1 : 1)),
           this.#load(),
           command.shards,
           command.replicas,
@@ -234,6 +244,26 @@ export class Catalog implements GroupStateMachine {
           ...this.#droppedGroups,
           ...keyspace.shardMap.map((shard) => shard.group),
         ];
+        return { ok: true, epoch: ++this.#epoch };
+      }
+      case "set-replicas": {
+        for (const [name, keyspace] of this.#keyspaces) {
+          const index = keyspace.shardMap.findIndex((shard) => shard.group === command.group);
+          if (index === -1) continue;
+          const shardMap = [...keyspace.shardMap];
+          // Founders bootstrap a group only at its creation; anyone added later starts empty.
+          shardMap[index] = { ...shardMap[index]!, replicas: [...command.replicas], founders: [] };
+          this.#keyspaces.set(name, { ...keyspace, shardMap });
+          return { ok: true, epoch: ++this.#epoch };
+        }
+        return { ok: false, code: "NotFound", message: `no shard group ${command.group}` };
+      }
+      case "decommission-node": {
+        const node = this.#nodes.get(command.id);
+        if (node === undefined)
+          return { ok: false, code: "NotFound", message: `node ${command.id} holds no data here` };
+        if (node.state === "draining") return { ok: true, epoch: this.#epoch };
+        this.#nodes.set(command.id, { ...node, state: "draining" });
         return { ok: true, epoch: ++this.#epoch };
       }
       default:

@@ -79,35 +79,40 @@ export function registerKvRoutes(
   );
 
   // ---- Keyspaces ----
-  const describe = (record: KeyspaceRecord) => ({
-    name: record.name,
-    consistency: record.consistency,
-    shards: record.shards,
-    replicas: record.replicas,
-    epoch: kv().catalog.epoch,
-    state: "ready",
-    shardMap: record.shardMap.map((shard) => {
-      const leader = kv().leaderOf(shard.group);
-      return {
-        shard: shard.shard,
-        group: shard.group,
-        slots: shard.slots,
-        replicas: shard.replicas,
-        leader,
-        leaderApi: leader === null ? null : nodeApi(leader),
-      };
-    }),
-  });
+  const describe = async (record: KeyspaceRecord) => {
+    const leaders = await kv().leaders(record);
+    return {
+      name: record.name,
+      consistency: record.consistency,
+      shards: record.shards,
+      replicas: record.replicas,
+      epoch: kv().catalog.epoch,
+      state: "ready",
+      shardMap: record.shardMap.map((shard, index) => {
+        const leader = leaders[index] ?? null;
+        return {
+          shard: shard.shard,
+          group: shard.group,
+          slots: shard.slots,
+          replicas: shard.replicas,
+          leader,
+          leaderApi: leader === null ? null : nodeApi(leader),
+        };
+      }),
+    };
+  };
   app.post<{ Body: Record<string, unknown> }>("/v1/keyspaces", async (request, reply) => {
     const body = jsonBody(request.body);
     const valid = validateKeyspaceRequest(body as Parameters<typeof validateKeyspaceRequest>[0]);
     const record = await kv().createKeyspace(valid);
-    return reply.code(201).send(describe(record));
+    return reply.code(201).send(await describe(record));
   });
   app.get("/v1/keyspaces", async () => ({
-    keyspaces: kv()
-      .catalog.view()
-      .keyspaces.map((record) => describe(record)),
+    keyspaces: await Promise.all(
+      kv()
+        .catalog.view()
+        .keyspaces.map((record) => describe(record)),
+    ),
   }));
   app.get<{ Params: { name: string } }>("/v1/keyspaces/:name", async (request) =>
     describe(await kv().keyspace(request.params.name)),
@@ -116,6 +121,13 @@ export function registerKvRoutes(
     await kv().keyspace(request.params.name);
     await kv().dropKeyspace(request.params.name);
     return { dropped: request.params.name };
+  });
+
+  // ---- Placement ----
+  app.get("/v1/placement", async () => kv().placementStatus());
+  app.post<{ Params: { id: string } }>("/v1/nodes/:id/decommission", async (request) => {
+    await kv().decommission(request.params.id);
+    return { decommissioning: request.params.id };
   });
 
   // ---- Single keys ----

@@ -16,6 +16,7 @@
  * through the log so every replica deletes the same keys at the same revision.
  */
 import type { Logger } from "pino";
+import type { MembershipStep } from "../../core/placement/rebalance.js";
 import { BrigadeError } from "../../lib/errors.js";
 import { shardOfKey } from "../../lib/slots.js";
 import type { TcpTransport } from "../../transport/tcp-transport.js";
@@ -31,6 +32,13 @@ import {
   type ShardRecord,
 } from "./catalog.js";
 import type { KeyValue, KvCommand, KvEvent, KvResult, ScanPage, ScanRequest } from "./kv-types.js";
+import {
+  type GroupObservation,
+  PlacementDriver,
+  type PlacementSettings,
+  type PlacementStatus,
+  placementDefaults,
+} from "./placement-driver.js";
 import {
   encodeKvCommand,
   type KvEngine,
@@ -55,6 +63,10 @@ const leaseCheckMs = 250;
 /** Longest a watch's long poll for new events waits on a shard. */
 export const eventsWaitMsMax = 10_000;
 const eventsLimit = 1_000;
+/** The placement driver's observation of a group gives up after this (retried next round). */
+const placementCallTimeoutMs = 1_000;
+/** How often a replica the catalog moved away checks whether its group has let it go. */
+const replicaGcIntervalMs = 2_000;
 
 export type Consistency = "linearizable" | "serializable";
 
@@ -91,6 +103,10 @@ type KvCall =
       readonly request: ScanRequest;
       readonly consistency: Consistency;
     }
+  | { readonly kind: "meta-read-index" }
+  | { readonly kind: "placement-status" }
+  | { readonly kind: "group-status"; readonly group: number }
+  | { readonly kind: "membership"; readonly group: number; readonly step: MembershipStep }
   | { readonly kind: "keepalive"; readonly group: number; readonly lease: number }
   | { readonly kind: "lease-info"; readonly group: number; readonly lease: number }
   | {
@@ -118,6 +134,9 @@ export interface KvServiceOptions {
   readonly logger: Logger;
   /** How long a command may wait to be applied (or a read to be confirmed). */
   readonly requestTimeoutMs: number;
+  /** Membership's state of each member it knows ("alive", "suspect", "dead", "left"). */
+  readonly memberStates: () => ReadonlyMap<string, string>;
+  readonly placement?: Partial<PlacementSettings>;
 }
 
 interface LocalShard {
@@ -147,8 +166,28 @@ export class KvService {
   #timers: NodeJS.Timeout[] = [];
   #stopped = false;
 
+  readonly #placement: PlacementDriver;
+
   constructor(private readonly options: KvServiceOptions) {
     this.#metaVoters = options.founders.slice(0, metaVotersMax);
+    this.#placement = new PlacementDriver({
+      catalog: this.catalog,
+      logger: options.logger.child({ component: "placement" }),
+      isMetaLeader: () => this.#metaGroup?.node.role === "leader",
+      memberStates: options.memberStates,
+      observeGroup: async (group) =>
+        (await this.#route(
+          { kind: "group-status", group },
+          placementCallTimeoutMs,
+        )) as GroupObservation,
+      applyStep: async (group, step) => {
+        await this.#route({ kind: "membership", group, step });
+      },
+      proposeCatalog: async (command) => {
+        await this.#proposeCatalog(command);
+      },
+      settings: { ...placementDefaults, ...options.placement },
+    });
   }
 
   get nodeId(): string {
@@ -168,11 +207,20 @@ export class KvService {
       this.#timers.push(setInterval(() => void this.#refreshCatalog(), catalogRefreshMs));
     }
     this.#timers.push(setInterval(() => this.#checkLeases(), leaseCheckMs));
+    // Replicas the catalog moved away wait here until their group has removed this node.
+    this.#timers.push(
+      setInterval(() => {
+        if (this.localShards().some((shard) => !this.#placedHere(shard.record.group)))
+          this.#scheduleReconcile();
+      }, replicaGcIntervalMs),
+    );
+    this.#placement.start();
     void this.#registerSelf();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#placement.stop();
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
     await this.#reconciling;
@@ -196,6 +244,18 @@ export class KvService {
     await this.#awaitEpoch(result.epoch);
   }
 
+  /** Marks a node as leaving: the placement driver moves its replicas and leaderships away. */
+  async decommission(nodeId: string): Promise<void> {
+    const result = await this.#proposeCatalog({ type: "decommission-node", id: nodeId });
+    await this.#awaitEpoch(result.epoch);
+  }
+
+  /** Replicas and leaders per node and moves in progress, as the meta leader last saw them. */
+  async placementStatus(): Promise<PlacementStatus> {
+    if (this.#metaGroup?.node.role === "leader") return this.#placement.status;
+    return (await this.#route({ kind: "placement-status" })) as PlacementStatus;
+  }
+
   /**
    * A keyspace's record. A name this node's catalog lacks is looked up again through the
    * meta leader (ReadIndex), so "not found" is never an artefact of a catalog still loading
@@ -204,10 +264,8 @@ export class KvService {
   async keyspace(name: string): Promise<KeyspaceRecord> {
     let keyspace = this.catalog.keyspace(name);
     if (keyspace === undefined) {
-      const view = (await this.#route({ kind: "catalog-view", linearizable: true })) as CatalogView;
-      // A meta member's catalog is a replica: it catches up through its log, never by adopting.
-      if (this.#metaGroup === null) this.catalog.adopt(view);
-      keyspace = view.keyspaces.find((record) => record.name === name);
+      await this.#catalogCaughtUp();
+      keyspace = this.catalog.keyspace(name);
     }
     if (keyspace === undefined)
       throw new BrigadeError("NotFound", `no keyspace named ${JSON.stringify(name)}`);
@@ -219,6 +277,25 @@ export class KvService {
     const local = this.#shards.get(group);
     if (local !== undefined) return local.group.node.leaderId;
     return this.#leaderHints.get(group) ?? null;
+  }
+
+  /** The leader of each shard: known locally, or asked of the group (null when it has none). */
+  async leaders(keyspace: KeyspaceRecord): Promise<(string | null)[]> {
+    return Promise.all(
+      keyspace.shardMap.map(async (shard) => {
+        const known = this.leaderOf(shard.group);
+        if (known !== null) return known;
+        try {
+          const observed = (await this.#route(
+            { kind: "group-status", group: shard.group },
+            placementCallTimeoutMs,
+          )) as GroupObservation;
+          return observed.leader;
+        } catch {
+          return null;
+        }
+      }),
+    );
   }
 
   shardOf(keyspace: KeyspaceRecord, key: string): ShardRecord {
@@ -382,6 +459,10 @@ export class KvService {
       const leader = local.node.leaderId;
       if (leader !== null && leader !== this.options.nodeId)
         return this.#forward(leader, call, hops, timeoutMs);
+      // A replica that was just added (or cut off) may not know the leader while the others
+      // do: ask one of them, unless this call already travelled.
+      const other = hops === 0 ? this.#forwardTarget(groupId) : null;
+      if (other !== null) return this.#forward(other, call, forwardHopsMax - 1, timeoutMs);
       throw new BrigadeError(
         "Unavailable",
         `group ${groupId} has no leader right now (an election, or no quorum); retry`,
@@ -405,6 +486,15 @@ export class KvService {
         `request for group ${groupOfCall(call)} forwarded ${hops} times without reaching its leader; retry`,
       );
     const groupId = groupOfCall(call);
+    if (!this.options.transport.isConnected(target)) {
+      // Fail fast rather than wait out the deadline for a node we cannot reach (down, or on
+      // the other side of a partition): the caller retries, perhaps elsewhere.
+      this.#rotateHint(groupId, target);
+      throw new BrigadeError(
+        "Unavailable",
+        `group ${groupId}: no connection to ${target} right now (down or partitioned); retry`,
+      );
+    }
     try {
       const answer = (await this.options.transport.request(
         target,
@@ -416,23 +506,34 @@ export class KvService {
       return answer;
     } catch (error) {
       // The hint was wrong or the node is down: the next call tries another replica.
-      if (this.#leaderHints.get(groupId) === target) this.#leaderHints.delete(groupId);
-      else this.#rotateHint(groupId, target);
+      this.#rotateHint(groupId, target);
+      if (error instanceof BrigadeError && error.code === "UnknownPeer")
+        throw new BrigadeError(
+          "Unavailable",
+          `group ${groupId}: ${target} is not reachable; retry`,
+        );
       throw error;
     }
   }
 
   /** Where to send a call for a group this node holds no replica of. */
   #forwardTarget(groupId: number): string | null {
+    const connected = (node: string) => this.options.transport.isConnected(node);
     const hint = this.#leaderHints.get(groupId);
-    if (hint !== undefined) return hint;
+    if (hint !== undefined && connected(hint)) return hint;
     const replicas =
       groupId === metaGroupId
         ? this.#metaVoters
         : (this.#shardRecord(groupId)?.replicas ?? ([] as readonly string[]));
     const others = replicas.filter((node) => node !== this.options.nodeId);
     if (others.length === 0) return null;
-    return others[this.#rotation++ % others.length]!;
+    // Round-robin over the replicas, preferring one we are connected to.
+    const start = this.#rotation++;
+    for (let offset = 0; offset < others.length; offset++) {
+      const node = others[(start + offset) % others.length]!;
+      if (connected(node)) return node;
+    }
+    return others[start % others.length]!;
   }
 
   #rotation = 0;
@@ -455,6 +556,20 @@ export class KvService {
     }
     if (call.kind === "catalog-propose")
       return group.propose(encodeCatalogCommand(call.command), timeoutMs);
+    if (call.kind === "meta-read-index") {
+      await group.linearizableRead(timeoutMs);
+      return group.appliedIndex;
+    }
+    if (call.kind === "placement-status") return this.#placement.status;
+    if (call.kind === "group-status") {
+      const { voters, learners } = group.node.membership;
+      return { leader: this.options.nodeId, voters, learners } satisfies GroupObservation;
+    }
+    if (call.kind === "membership") {
+      const { step } = call;
+      if (step.type === "transfer-leadership") return group.transferLeadership(step.to);
+      return group.changeMembership(step, timeoutMs);
+    }
     const shard = this.#shards.get(call.group);
     if (shard === undefined)
       throw new BrigadeError("Unavailable", `group ${call.group} moved; retry`);
@@ -547,6 +662,27 @@ export class KvService {
     }
   }
 
+  /**
+   * Brings this node's catalog up to the meta leader's commit (ReadIndex, thesis §6.4: the
+   * leader confirms its commit index; a member waits until it applied that far). Afterwards
+   * the catalog reflects every change acknowledged before the call.
+   */
+  async #catalogCaughtUp(): Promise<void> {
+    const meta = this.#metaGroup;
+    if (meta === null) {
+      const view = (await this.#route({ kind: "catalog-view", linearizable: true })) as CatalogView;
+      this.catalog.adopt(view);
+      return;
+    }
+    const index = (await this.#route({ kind: "meta-read-index" })) as number;
+    const deadline = Date.now() + this.options.requestTimeoutMs;
+    while (meta.appliedIndex < index) {
+      if (Date.now() > deadline)
+        throw new BrigadeError("Unavailable", "the catalog replica here is behind; retry");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   async #refreshCatalog(): Promise<void> {
     if (this.#stopped) return;
     try {
@@ -592,6 +728,10 @@ export class KvService {
   }
 
   /** Starts the groups the catalog places here and removes those of dropped keyspaces. */
+  #placedHere(groupId: number): boolean {
+    return this.#shardRecord(groupId)?.replicas.includes(this.options.nodeId) ?? false;
+  }
+
   async #reconcile(): Promise<void> {
     const { host, engine, nodeId } = this.options;
     const view = this.catalog.view();
@@ -604,14 +744,58 @@ export class KvService {
         this.#shards.set(record.group, { record, keyspace: keyspace.name, group, store });
       }
     }
+    // Removing data is final: decide it on a catalog confirmed current, never on a state
+    // replayed halfway after a restart.
+    const placedHere = (groupId: number) => this.#placedHere(groupId);
     const dropped = new Set(view.droppedGroups);
+    const candidates = [...this.#shards.keys()].filter((groupId) => !placedHere(groupId));
+    if (candidates.length > 0) await this.#catalogCaughtUp();
+    const confirmed = new Set(this.catalog.view().droppedGroups);
     for (const groupId of [...this.#shards.keys(), ...host.recoveredGroupIds()]) {
-      if (!dropped.has(groupId)) continue;
+      const gone = dropped.has(groupId) && confirmed.has(groupId);
+      const movedAway =
+        !gone &&
+        candidates.includes(groupId) &&
+        !placedHere(groupId) &&
+        (await this.#removedFromGroup(groupId));
+      if (!gone && !movedAway) continue;
+      this.options.logger.info({ group: groupId, dropped: gone }, "removing a shard replica");
       this.#shards.delete(groupId);
       this.#leaseClocks.delete(groupId);
       await host.removeGroup(groupId);
       engine.dropShard(groupId);
     }
+  }
+
+  /**
+   * Whether the group's leader no longer counts this node as a member. The catalog drops a
+   * replica before the group's configuration does; deleting the data in between would take
+   * a voter away while the group still needs it for its majority. A removed node stops
+   * hearing from the leader, so it asks the replicas the catalog names.
+   */
+  async #removedFromGroup(groupId: number): Promise<boolean> {
+    const { nodeId } = this.options;
+    const replicas = this.#shardRecord(groupId)?.replicas ?? [];
+    for (const replica of replicas) {
+      if (replica === nodeId) continue;
+      try {
+        const answer = await this.#forward(
+          replica,
+          { kind: "group-status", group: groupId },
+          0,
+          placementCallTimeoutMs,
+        );
+        const observed = answer.result as GroupObservation;
+        return (
+          observed.leader !== nodeId &&
+          !observed.voters.includes(nodeId) &&
+          !observed.learners.includes(nodeId)
+        );
+      } catch {
+        // try the next replica
+      }
+    }
+    return false;
   }
 
   /** Shard groups on this node (for status and metrics). */
@@ -669,7 +853,7 @@ export class KvService {
 }
 
 function groupOfCall(call: KvCall): number {
-  return call.kind === "catalog-propose" || call.kind === "catalog-view" ? metaGroupId : call.group;
+  return "group" in call ? call.group : metaGroupId;
 }
 
 /** Calls any replica may answer from its own state (possibly stale, and they say so). */

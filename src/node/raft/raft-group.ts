@@ -117,6 +117,23 @@ export class RaftGroup {
     }) as Promise<ClusterConfig>;
   }
 
+  /**
+   * Asks the leader to hand leadership to voter `to` (thesis §3.10); resolves when the
+   * request is accepted, not when the transfer completed (the caller observes the leader).
+   */
+  transferLeadership(to: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.input(() => {
+        const result = this.node.transferLeadership(to);
+        if (result.ok) resolve();
+        else if (result.error.code === "NotLeader")
+          reject(new BrigadeError("Unavailable", "not the leader; retry there"));
+        else
+          reject(new BrigadeError("InvalidArgument", `${to} is not a voter of group ${this.id}`));
+      }, reject);
+    });
+  }
+
   /** Resolves once a linearizable read may be served from the state machine (ReadIndex). */
   linearizableRead(timeoutMs: number): Promise<void> {
     this.#checkCapacity();

@@ -67,6 +67,9 @@ export interface RaftHostOptions {
   readonly wal?: Partial<WalConfig>;
 }
 
+/** Entries a learner may lag the commit index and still be promoted (about 4 full appends). */
+const learnerCatchUpSlackEntries = 256;
+
 export const raftHostDefaults = { tickMs: 100, snapshotEntries: 10_000 } as const;
 
 /** Inputs that wait while a round persists; beyond this, messages are dropped (Raft retries) and commands refused. */
@@ -247,6 +250,8 @@ export class RaftHost {
       id: this.options.nodeId,
       voters,
       prng: prngFromSeed(Number.parseInt(randomUUID().slice(0, 8), 16) | 0),
+      // A learner within a few appends of the commit index may be promoted under load.
+      config: { learnerCatchUpSlack: learnerCatchUpSlackEntries },
       ...(hardState === undefined ? {} : { hardState }),
       ...(snapshot === undefined ? {} : { snapshot }),
       entries,
@@ -277,7 +282,11 @@ export class RaftHost {
     this.#recovered.delete(groupId);
     this.#persisted.delete(groupId);
     this.#snapshotGap.delete(groupId);
-    group?.failEverything(new BrigadeError("NotFound", `group ${groupId} was removed`));
+    // Retriable: the group lives on elsewhere (a moved replica) or the caller learns on
+    // retry that its keyspace is gone. A pending command may still commit: retry with its id.
+    group?.failEverything(
+      new BrigadeError("Unavailable", `group ${groupId} left this node; retry (same request id)`),
+    );
     // A marker past every record: compaction treats all the group's records as superseded.
     this.#markers.set(groupId, Number.MAX_SAFE_INTEGER);
     await this.#removeSnapshotsExcept(groupId, undefined);
