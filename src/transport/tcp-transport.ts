@@ -276,9 +276,12 @@ export class TcpTransport extends EventEmitter<{
     if (known !== undefined) known.ephemeral = true;
   }
 
-  /** True while an open connection to node `id` exists. */
+  /**
+   * True while an open connection to node `id` exists and no injected partition cuts it (a
+   * real cut shows as a closed connection once `idleTimeoutMs` passes without a frame).
+   */
   isConnected(id: string): boolean {
-    return this.peersById.get(id)?.connection?.state === "open";
+    return this.peersById.get(id)?.connection?.state === "open" && !this.faults.isPartitioned(id);
   }
 
   /**
