@@ -140,6 +140,8 @@ export class Watch implements AsyncIterable<WatchEvent> {
               if (done) break;
               for (const event of parser.push(decoder.decode(value, { stream: true }))) {
                 if (event.event === "error") throw this.#streamError(event.data);
+                // The server's starting point: resuming from it misses nothing.
+                if (event.event === "ready" && event.id !== null) this.#lastId = event.id;
                 if (event.event !== "put" && event.event !== "delete") continue;
                 const parsed = this.#parse(event.data, event.id);
                 if (event.id !== null) this.#lastId = event.id;

@@ -92,7 +92,11 @@ export function createApi(options: ApiOptions): FastifyInstance {
       if (status >= 500) options.logger.error({ err: error }, "API error");
       return reply.code(status).send({
         error: {
-          code: error.validation ? "InvalidArgument" : (error.code ?? "Internal"),
+          code: error.validation
+            ? "InvalidArgument"
+            : error.code === "FST_ERR_CTP_BODY_TOO_LARGE"
+              ? "MessageTooLarge"
+              : (error.code ?? "Internal"),
           message: error.message,
           retriable: false,
         },

@@ -7,6 +7,7 @@
 // restart of every node. Method: `brigade up --nodes 3`, a keyspace of 16 shards × 3
 // replicas, HTTP requests to every node (followers forward), SIGKILL via `brigade local`.
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { getJson, LocalCluster, runCli, waitFor } from "../testkit/index.js";
 
@@ -72,6 +73,20 @@ before(async () => {
       const described = await call("n2", "GET", "/v1/keyspaces/seats");
       const shardMap = described.body.shardMap as { leader: string | null }[];
       return shardMap.every((shard) => shard.leader !== null) ? true : null;
+    },
+    20_000,
+  );
+  // And the placement driver has spread the leaders (its transfers would fail requests).
+  await waitFor(
+    "leaders spread over the nodes",
+    async () => {
+      const placement = (await call("n1", "GET", "/v1/placement")).body as {
+        nodes?: { leaders: number }[];
+        moving?: number;
+      };
+      const leaders = (placement.nodes ?? []).map((node) => node.leaders);
+      const spread = Math.max(...leaders) - Math.min(...leaders);
+      return leaders.length === 3 && placement.moving === 0 && spread <= 1 ? true : null;
     },
     20_000,
   );
@@ -193,8 +208,11 @@ describe("key-value store over HTTP (brigade up --nodes 3, 16 shards × 3 replic
   it("transactions on one shard are atomic; keys on two shards are refused", async () => {
     const a = "{order-7}:a";
     const b = "{order-7}:b";
-    const txn = (success: unknown[], compare: unknown[] = []) =>
-      call("n2", "POST", "/v1/txn/seats", { compare, success, failure: [{ op: "get", key: a }] });
+    // One request id per transaction: a retry after an unknown outcome applies it once.
+    const txn = (success: unknown[], compare: unknown[] = []) => {
+      const body = { compare, success, failure: [{ op: "get", key: a }], requestId: randomUUID() };
+      return retrying(() => call("n2", "POST", "/v1/txn/seats", body));
+    };
     const first = await txn(
       [
         { op: "put", key: a, value: "1" },
@@ -338,8 +356,10 @@ describe("key-value store over HTTP (brigade up --nodes 3, 16 shards × 3 replic
           while (end !== -1) {
             const block = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
-            const data = block.split("\n").find((line) => line.startsWith("data: "));
-            if (data !== undefined) {
+            const lines = block.split("\n");
+            const type = lines.find((line) => line.startsWith("event: "))?.slice(7);
+            const data = lines.find((line) => line.startsWith("data: "));
+            if (data !== undefined && (type === "put" || type === "delete")) {
               const event = JSON.parse(data.slice(6)) as { revision: number; kv: KvJson };
               events.push({ revision: event.revision, value: event.kv.value });
             }

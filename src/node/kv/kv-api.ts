@@ -205,10 +205,12 @@ export function registerKvRoutes(
         },
         consistencyOf(query.consistency),
       );
+      const consistency = consistencyOf(query.consistency);
       return {
         items: page.items.map(kvJson),
         more: page.more,
         next: page.more && page.items.length > 0 ? page.items.at(-1)!.key : null,
+        ...(consistency === "serializable" ? { stale: true } : {}),
       };
     },
   );
@@ -308,7 +310,8 @@ async function watch(
       const [shardText, revisionText] = part.split(":");
       const shard = Number(shardText);
       const revision = Number(revisionText);
-      if (!Number.isSafeInteger(shard) || !Number.isSafeInteger(revision) || revision < 1)
+      // Revision 0: from the shard's current revision on.
+      if (!Number.isSafeInteger(shard) || !Number.isSafeInteger(revision) || revision < 0)
         throw new BrigadeError(
           "InvalidArgument",
           `bad watch resume token ${JSON.stringify(token)}`,
@@ -317,6 +320,15 @@ async function watch(
       if (next.has(shard)) next.set(shard, revision);
     }
   }
+  // Before the stream starts (so errors get their status: 410 Compacted, 503): where each
+  // shard starts, checked against its history.
+  await Promise.all(
+    shards.map(async (shard) => {
+      const from = next.get(shard)!;
+      const page = await kv.events(ks, shard, from, filter, 0);
+      if (from === 0) next.set(shard, page.revision + 1);
+    }),
+  );
   reply.hijack();
   const out = reply.raw;
   out.writeHead(200, {
@@ -330,17 +342,15 @@ async function watch(
   });
   const ping = setInterval(() => out.write(": ping\n\n"), watchPingMs);
   const tokenOf = () => [...next].map(([shard, revision]) => `${shard}:${revision}`).join(",");
+  // The starting point, so a client that reconnects before the first event misses nothing.
+  out.write(`event: ready\nid: ${tokenOf()}\ndata: {}\n\n`);
   // Events go out as each shard delivers them; a single writer keeps lines whole.
   const pollShard = async (shard: number): Promise<void> => {
     while (open) {
       try {
         const from = next.get(shard)!;
-        const page = await kv.events(ks, shard, from, filter, from === 0 ? 0 : eventsWaitMsMax);
+        const page = await kv.events(ks, shard, from, filter, eventsWaitMsMax);
         if (!open) return;
-        if (from === 0) {
-          next.set(shard, page.revision + 1);
-          continue;
-        }
         for (const event of page.events) {
           next.set(shard, event.revision + 1);
           const data = {

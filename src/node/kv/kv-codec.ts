@@ -14,8 +14,9 @@ import { BrigadeError } from "../../lib/errors.js";
 import { type Compare, type KvCommand, kvLimits, type TxnOp } from "./kv-types.js";
 
 /**
- * All values and value operands of one command together. A proposal is at most 1 MiB
- * (`proposalBytesMax`), so a transaction could never carry more than one value's worth.
+ * All values and value operands of one command together: one value's worth. A proposal is
+ * at most 2 MiB (`proposalBytesMax`), which leaves room for the keys of a full transaction;
+ * a larger command fails at the proposal with MessageTooLarge (413), writing nothing.
  */
 export const commandValueBytesMax = kvLimits.valueBytesMax;
 

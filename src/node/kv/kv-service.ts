@@ -42,6 +42,7 @@ import {
 import {
   encodeKvCommand,
   type KvEngine,
+  leaseIdsPerShard,
   type ShardStore,
   validateKvCommand,
 } from "./shard-store.js";
@@ -51,7 +52,7 @@ export const metaGroupId = 2;
 /** The meta group runs on at most this many nodes (the first of the founding voters). */
 export const metaVotersMax = 5;
 /** Lease ids carry their shard's group: id = group × 2^24 + a per-shard counter. */
-export const leaseIdsPerGroup = 2 ** 24;
+export const leaseIdsPerGroup = leaseIdsPerShard;
 
 const callTopic = "kv.call";
 /** A request crosses at most this many nodes: entry node → a replica → the leader. */
@@ -306,7 +307,15 @@ export class KvService {
 
   async write(keyspace: string, command: KvCommand): Promise<{ shard: number; result: KvResult }> {
     validateKvCommand(command);
-    const shard = this.#shardForCommand(await this.keyspace(keyspace), command);
+    const record = await this.keyspace(keyspace);
+    const shard = this.#shardForCommand(record, command);
+    for (const [key, lease] of leasedKeys(command)) {
+      if (lease !== 0 && Math.floor(lease / leaseIdsPerGroup) !== shard.group)
+        throw new BrigadeError(
+          "InvalidArgument",
+          `lease ${lease} lives on another shard than ${JSON.stringify(key)}: a lease and its keys share a shard (grant the lease with that key, and put related keys under one hash tag)`,
+        );
+    }
     const result = (await this.#route({ kind: "write", group: shard.group, command })) as KvResult;
     if (result.type === "error") throw new BrigadeError(result.code, result.message);
     return { shard: shard.shard, result };
@@ -850,6 +859,15 @@ export class KvService {
       }
     }
   }
+}
+
+/** The (key, lease) pairs a command writes. */
+function leasedKeys(command: KvCommand): [string, number][] {
+  if (command.type === "put") return [[command.key, command.lease]];
+  if (command.type !== "txn") return [];
+  return [...command.success, ...command.failure].flatMap((op) =>
+    op.op === "put" ? [[op.key, op.lease] as [string, number]] : [],
+  );
 }
 
 function groupOfCall(call: KvCall): number {

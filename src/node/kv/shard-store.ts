@@ -150,6 +150,9 @@ export class KvEngine {
   }
 }
 
+/** Lease ids one shard may grant (ids are `leaseIdBase` + a counter below this). */
+export const leaseIdsPerShard = 2 ** 24;
+
 /** The layout above; a store written by another layout is refused, not misread. */
 const layoutVersion = 1;
 const snapshotMagic = "brigade.kv.shard";
@@ -479,6 +482,13 @@ export class ShardStore implements GroupStateMachine {
 
   #grantLease(applying: Applying, ttlMs: number): KvResult {
     const meta = applying.meta;
+    // Ids are leaseIdBase + counter, and the service gives each shard 2^24 of them.
+    if (meta.leaseCounter >= leaseIdsPerShard - 1)
+      return {
+        type: "error",
+        code: "InvalidArgument",
+        message: `this shard has granted all ${leaseIdsPerShard - 1} lease ids it has`,
+      };
     meta.leaseCounter += 1;
     meta.leaseCount += 1;
     const lease = this.options.leaseIdBase + meta.leaseCounter;
