@@ -199,7 +199,7 @@ export class KvService {
     const { host, transport, nodeId } = this.options;
     transport.handle(callTopic, async (payload, context) => {
       const { call, hops } = payload as { call: KvCall; hops: number };
-      return this.#serve(call, hops, context.timeoutMs);
+      return this.#dispatch(call, hops, context.timeoutMs);
     });
     this.catalog.onChange(() => this.#scheduleReconcile());
     if (this.#metaVoters.includes(nodeId)) {
@@ -451,11 +451,10 @@ export class KvService {
     return answer.result;
   }
 
-  /** Serves a call that arrived from another node (or was forwarded to us). */
-  async #serve(call: KvCall, hops: number, timeoutMs: number): Promise<CallAnswer> {
-    return this.#dispatch(call, hops, timeoutMs);
-  }
-
+  /**
+   * Serves `call` here if this node may (a replica for replica-served calls, the leader
+   * otherwise), else forwards it; `hops` counts the nodes it already crossed.
+   */
   async #dispatch(call: KvCall, hops: number, timeoutMs: number): Promise<CallAnswer> {
     const groupId = groupOfCall(call);
     const local = groupId === metaGroupId ? this.#metaGroup : this.#shards.get(groupId)?.group;
@@ -889,6 +888,6 @@ function shardOfGroup(keyspace: KeyspaceRecord, group: number): ShardRecord {
   return shard;
 }
 
-export function matches(event: KvEvent, filter: EventsFilter): boolean {
+function matches(event: KvEvent, filter: EventsFilter): boolean {
   return "key" in filter ? event.kv.key === filter.key : event.kv.key.startsWith(filter.prefix);
 }
