@@ -37,7 +37,10 @@ function invalid(message: string): never {
 
 /** Encodes a command for the log. Validate it first (`validateKvCommand`). */
 export function encodeKvCommand(command: KvCommand): Uint8Array {
-  return pack(commandTuple(command));
+  // A copy: msgpackr returns a view into its shared output buffer, which grows to the size
+  // of the largest thing packed (a shard's snapshot image, tens of MiB). A log entry that
+  // is a view would keep that whole buffer alive for as long as the entry lives.
+  return Buffer.from(pack(commandTuple(command)));
 }
 
 function commandTuple(command: KvCommand): unknown[] {

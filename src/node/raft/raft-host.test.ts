@@ -105,6 +105,34 @@ describe("raft host (runtime)", () => {
     await second.stop();
   });
 
+  it("a quiet group does not hold the WAL back: it snapshots or re-writes its marker", async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), "brigade-host-"));
+    directories.push(dataDir);
+    const first = await startHost(dataDir);
+    const quietMachine = new ListMachine();
+    const quiet = await first.host.addGroup(1, ["n1"], quietMachine);
+    const busy = await first.host.addGroup(2, ["n1"], new ListMachine());
+    await waitFor("leaders", () => quiet.node.role === "leader" && busy.node.role === "leader");
+    // A few entries in the quiet group, far fewer than snapshotEntries (40): its records sit
+    // in the first segment.
+    for (let index = 0; index < 3; index++) await quiet.propose(Buffer.from(`q${index}`), 5_000);
+    for (let index = 0; index < 1_500; index++)
+      await busy.propose(Buffer.from(`busy-item-${index}`), 5_000);
+    const sealed = first.host.walSegments().filter((segment) => !segment.active);
+    assert.ok(sealed.length <= 6, `${sealed.length} sealed WAL segments kept`);
+    assert.ok(quiet.status().snapshotsTaken >= 1, "the quiet group took a snapshot");
+    await first.stop();
+
+    const second = await startHost(dataDir);
+    const restored = new ListMachine();
+    const again = await second.host.addGroup(1, ["n1"], restored);
+    await second.host.addGroup(2, ["n1"], new ListMachine());
+    await waitFor("the quiet group restored", () => restored.items.length === 3);
+    assert.deepEqual(restored.items, quietMachine.items);
+    assert.equal(again.appliedIndex >= 3, true);
+    await second.stop();
+  });
+
   it("refuses to start a group whose snapshot file is missing", async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), "brigade-host-"));
     directories.push(dataDir);

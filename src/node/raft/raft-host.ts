@@ -67,6 +67,11 @@ export interface RaftHostOptions {
   readonly wal?: Partial<WalConfig>;
 }
 
+/** Sealed WAL segments kept before quiet groups are made to let the oldest go. */
+const walSealedSegmentsMax = 4;
+/** How often (in rounds) the host checks whether quiet groups hold the WAL back. */
+const walCheckEveryRounds = 64;
+
 /** Entries a learner may lag the commit index and still be promoted (about 4 full appends). */
 const learnerCatchUpSlackEntries = 256;
 
@@ -137,6 +142,8 @@ export class RaftHost {
   readonly #snapshotGap = new Map<number, number>();
   /** Groups whose snapshot file is being written. */
   readonly #snapshotsWriting = new Set<number>();
+  /** Groups to snapshot at their next round whatever they applied (see `#unblockWal`). */
+  readonly #snapshotForced = new Set<number>();
   /** Snapshot files now durable, for the next round to record. */
   readonly #snapshotsDurable: { group: RaftGroup; index: LogIndex; data: Uint8Array }[] = [];
 
@@ -369,6 +376,7 @@ export class RaftHost {
       while (!this.#stopped) {
         for (const queued of this.#queue.splice(0)) this.#runInput(queued.run);
         if (this.#snapshotsDurable.length > 0) await this.#recordSnapshots();
+        if (this.stats.rounds % walCheckEveryRounds === 0) await this.#unblockWal();
         const readies: [RaftGroup, Ready][] = [];
         for (const group of this.#groups.values()) {
           if (group.node.hasReady()) readies.push([group, group.node.ready()]);
@@ -526,7 +534,9 @@ export class RaftHost {
     const node = group.node;
     const last = node.snapshotMetadata?.index ?? 0;
     if (this.#snapshotsWriting.has(group.id)) return;
-    if (node.applied - last < this.#snapshotDue(group.id)) return;
+    const forced = this.#snapshotForced.has(group.id) && node.applied > last;
+    if (!forced && node.applied - last < this.#snapshotDue(group.id)) return;
+    this.#snapshotForced.delete(group.id);
     this.#snapshotGap.delete(group.id); // draw a new gap for the next one
     const index = node.applied;
     const data = group.machine.snapshot();
@@ -591,6 +601,50 @@ export class RaftHost {
       this.options.logger.debug({ group: group.id, index, bytes: data.length }, "raft snapshot");
     }
     if (recorded) await this.#compactWal();
+  }
+
+  /**
+   * Groups that write little (the catalog, a quiet shard) rarely reach `snapshotEntries`,
+   * yet their old records pin the WAL's oldest segment, and compaction deletes segments
+   * oldest first: with one quiet group the WAL would grow forever. Once more than
+   * `walSealedSegmentsMax` segments are sealed, each group holding the oldest one back takes
+   * a snapshot now, or, with nothing applied since its last one, writes its marker again
+   * at the head of the log.
+   */
+  async #unblockWal(): Promise<void> {
+    const wal = this.#wal as WriteAheadLog;
+    const sealed = wal.segments().filter((segment) => !segment.active);
+    if (sealed.length <= walSealedSegmentsMax) return;
+    const [oldest, next] = [sealed[0]!, sealed[1] ?? wal.segments().at(-1)!];
+    let rewrote = false;
+    for (const groupId of oldest.groupIds) {
+      const retainFrom = this.#markers.get(groupId);
+      if (retainFrom !== undefined && retainFrom >= next.firstSequence) continue;
+      const group = this.#groups.get(groupId);
+      if (group === undefined || this.#snapshotsWriting.has(groupId)) continue;
+      const metadata = group.node.snapshotMetadata;
+      if (group.node.applied > (metadata?.index ?? 0)) {
+        this.#snapshotForced.add(groupId);
+        this.#maybeStartSnapshot(group);
+      } else if (metadata !== null && metadata !== undefined) {
+        const tail = group.node.log.slice(
+          metadata.index + 1,
+          group.node.log.lastIndex(),
+          Infinity,
+          Infinity,
+        );
+        const records = [
+          this.#markerRecord(groupId, metadata),
+          ...(tail.length > 0
+            ? entryRecords(groupId, null, tail, this.#recordEntryBytesMax())
+            : []),
+        ];
+        const sequences = await this.#append(records);
+        this.#markers.set(groupId, sequences[0]!);
+        rewrote = true;
+      }
+    }
+    if (rewrote) await this.#compactWal();
   }
 
   /** Entry bytes per WAL record: a larger Ready is written as several records (one append). */
