@@ -273,6 +273,11 @@ export class EtcdCluster implements BenchCluster {
     return `http://127.0.0.1:${(this.members[member] as EtcdMember).clientPort}`;
   }
 
+  /** A member's client URL (`http://127.0.0.1:port`), for benches with their own workload. */
+  clientUrl(member: number): string {
+    return this.url(member);
+  }
+
   private async status(member: number): Promise<{
     memberId: string;
     leader: string;
