@@ -55,6 +55,8 @@ describe("membership with real processes (brigade up --nodes 5)", () => {
         `${observer} to see five alive members`,
         async () =>
           (await members(observer)).filter((member) => member.state === "alive").length === 5,
+        // Generous: the suite runs another multi-node test beside this one on 2 cores.
+        30_000,
       );
     }
     const table = await runCli(["members", "--api", node("n3").api]);
