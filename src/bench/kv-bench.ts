@@ -19,7 +19,7 @@
  * own; both stores go through its one HTTP client (`--http agent`: keep-alive `node:http`;
  * `--http fetch`: keep-alive undici `fetch`). Writes bench-results/kv.json.
  */
-import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,8 +39,8 @@ import {
 } from "./kv-clusters.js";
 import type { LoadTarget } from "./kv-load.js";
 import { EtcdCluster, etcdVersion } from "./raft-clusters.js";
+import { writeBenchResults } from "./results.js";
 
-const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const loadScript = fileURLToPath(new URL("./kv-load.js", import.meta.url));
 const keyspace = "bench";
 const shards = 16;
@@ -774,45 +774,31 @@ async function main(): Promise<void> {
   const five = fiveNodes ? await brigadeRun(5, ["put"], scaleLevels) : null;
   const memory = memoryPhase ? await memoryRun() : null;
   printReport(brigade, etcd, five, memory);
-  const outDir = path.join(repoRoot, "bench-results");
-  mkdirSync(outDir, { recursive: true });
-  const file = path.join(outDir, "kv.json");
-  writeFileSync(
-    file,
-    `${JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        machine: {
-          cpus: os.cpus().length,
-          model: os.cpus()[0]?.model ?? "",
-          node: process.version,
-          loadAverageBefore,
-          loadAverageAfter: os.loadavg(),
-        },
-        config: {
-          shards,
-          replicas,
-          valueBytes,
-          keys,
-          loadInFlight,
-          windowMs,
-          warmupMs,
-          levels,
-          scaleLevels,
-          http: machinery,
-          memoryKeys: memoryPhase ? memoryKeys : null,
-        },
-        etcdVersion: version,
-        brigade,
-        etcd,
-        brigade5: five,
-        memory,
+  const file = writeBenchResults(
+    "kv",
+    {
+      config: {
+        shards,
+        replicas,
+        valueBytes,
+        keys,
+        loadInFlight,
+        windowMs,
+        warmupMs,
+        levels,
+        scaleLevels,
+        http: machinery,
+        memoryKeys: memoryPhase ? memoryKeys : null,
       },
-      null,
-      2,
-    )}\n`,
+      etcdVersion: version,
+      brigade,
+      etcd,
+      brigade5: five,
+      memory,
+    },
+    { loadAverageBefore, loadAverageAfter: os.loadavg() },
   );
-  console.log(`\nwrote ${path.relative(repoRoot, file)}`);
+  console.log(`\nwrote ${file}`);
 }
 
 main().catch(async (error: unknown) => {

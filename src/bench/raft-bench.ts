@@ -18,15 +18,12 @@
  * election timeout 10–20 ticks). Flags: --window-ms, --warmup-ms, --failovers N,
  * --levels 1,16,..., --no-etcd. Writes bench-results/raft.json.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { type ClosedLoopResult, runClosedLoop } from "./closed-loop.js";
 import { type BenchCluster, BrigadeCluster, EtcdCluster, etcdVersion } from "./raft-clusters.js";
+import { writeBenchResults } from "./results.js";
 
-const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const valueBytes = 256;
 const keySpace = 1024;
 
@@ -230,29 +227,13 @@ async function main(): Promise<void> {
   const brigade = await withCluster(new BrigadeCluster());
   const etcd = version === null ? null : await withCluster(new EtcdCluster());
   printReport(brigade, etcd);
-  const outDir = path.join(repoRoot, "bench-results");
-  mkdirSync(outDir, { recursive: true });
-  const file = path.join(outDir, "raft.json");
-  writeFileSync(
-    file,
-    `${JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        machine: {
-          cpus: os.cpus().length,
-          model: os.cpus()[0]?.model ?? "",
-          node: process.version,
-        },
-        config: { valueBytes, keySpace, windowMs, warmupMs, levels, failovers, rssLevel },
-        etcdVersion: version,
-        brigade,
-        etcd,
-      },
-      null,
-      2,
-    )}\n`,
-  );
-  console.log(`\nwrote ${path.relative(repoRoot, file)}`);
+  const file = writeBenchResults("raft", {
+    config: { valueBytes, keySpace, windowMs, warmupMs, levels, failovers, rssLevel },
+    etcdVersion: version,
+    brigade,
+    etcd,
+  });
+  console.log(`\nwrote ${file}`);
 }
 
 main().catch((error: unknown) => {
