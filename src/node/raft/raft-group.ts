@@ -216,34 +216,42 @@ export class RaftGroup {
   ): Promise<unknown> {
     this.#checkCapacity();
     return new Promise<unknown>((resolve, reject) => {
-      // The deadline runs from now, whether or not the command had to queue.
-      const deadline = Date.now() + timeoutMs;
+      // The deadline runs from now, whether or not the command had to queue: a round that
+      // takes long (a slow fsync) must not hold a caller past its deadline.
+      let ticket: ProposalTicket | null = null;
+      let settled = false;
+      const timer = setTimeout(() => {
+        settled = true;
+        if (ticket !== null) this.#pending.delete(ticket.index);
+        reject(
+          new BrigadeError(
+            "DeadlineExceeded",
+            ticket === null
+              ? `not proposed within ${timeoutMs} ms (the node is busy); it was not applied`
+              : `not applied within ${timeoutMs} ms (it may still apply)`,
+          ),
+        );
+      }, timeoutMs);
       this.#queued++;
       this.input(
         () => {
           this.#queued--;
+          if (settled) return; // timed out while queued: never proposed
           const result = append();
           if (!result.ok) {
+            settled = true;
+            clearTimeout(timer);
             reject(result.error);
             return;
           }
-          const ticket = result.value;
-          const timer = setTimeout(
-            () => {
-              this.#pending.delete(ticket.index);
-              reject(
-                new BrigadeError(
-                  "DeadlineExceeded",
-                  `not applied within ${timeoutMs} ms (it may still apply)`,
-                ),
-              );
-            },
-            Math.max(0, deadline - Date.now()),
-          );
+          ticket = result.value;
           this.#pending.set(ticket.index, { ticket, resolve, reject, timer, kind });
         },
         (error) => {
           this.#queued--;
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
           reject(error);
         },
       );
