@@ -597,6 +597,25 @@ describe("shard store", () => {
     assert.deepEqual(copy.get(`${long}b`), null);
   });
 
+  it("an image built in slices is the state at the call, whatever is applied meanwhile", async () => {
+    const store = freshShard(options);
+    const script = Array.from({ length: 900 }, (_, index) =>
+      put(`s${index}`, `key-${index % 700}`, bytes(index % 256, 1)),
+    );
+    applyAll(store, script);
+    const expected = Buffer.from(store.snapshot());
+    const building = store.snapshotInSlices();
+    // Applied while the image is being built (it pauses every 256 records).
+    applyAll(
+      store,
+      Array.from({ length: 300 }, (_, index) => put(`late${index}`, `key-${index}`, bytes(7))),
+      script.length + 1,
+    );
+    const image = Buffer.from(await building);
+    assert.ok(image.equals(expected), "the sliced image differs from the image at the call");
+    assert.notDeepEqual(Buffer.from(store.snapshot()), expected);
+  });
+
   it("ignores an image older than its state and refuses a corrupt one, changing nothing", () => {
     const store = freshShard(options);
     applyAll(store, [put("1", "a", bytes(1)), put("2", "b", bytes(2))]);

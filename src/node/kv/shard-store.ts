@@ -35,7 +35,7 @@
  * such a run by the full keys. Every other order is bytewise UTF-8, as the keys'.
  */
 import { createHash } from "node:crypto";
-import { type Database, open, type RootDatabase } from "lmdb";
+import { type Database, open, type RootDatabase, type Transaction } from "lmdb";
 import { pack, unpack } from "msgpackr";
 import { assert } from "../../lib/assert.js";
 import { BrigadeError, isBrigadeError } from "../../lib/errors.js";
@@ -152,6 +152,9 @@ export class KvEngine {
 
 /** Lease ids one shard may grant (ids are `leaseIdBase` + a counter below this). */
 export const leaseIdsPerShard = 2 ** 24;
+
+/** Records read between two pauses while an image is built in slices (about 1–2 ms of work). */
+const snapshotSliceRecords = 256;
 
 /** The layout above; a store written by another layout is refused, not misread. */
 const layoutVersion = 1;
@@ -661,6 +664,7 @@ export class ShardStore implements GroupStateMachine {
   *#keysInOrder(
     lower: Buffer | null,
     upper: Buffer | null,
+    transaction?: Transaction,
   ): Generator<{ keyBytes: Buffer; kv: KeyValue }> {
     const start = withArea(area.key, lower?.subarray(0, storedKeyPrefixBytes) ?? emptyValue);
     let end: Buffer = Buffer.from([area.key + 1]);
@@ -673,7 +677,7 @@ export class ShardStore implements GroupStateMachine {
       end = withArea(area.key, bound);
     }
     let run: { keyBytes: Buffer; kv: KeyValue }[] = [];
-    for (const { key: recordKey, value } of this.database.getRange({ start, end })) {
+    for (const { key: recordKey, value } of this.database.getRange({ start, end, transaction })) {
       if (recordKey.length === 1 + hashedStoredKeyBytes) {
         const previous = run[0]?.keyBytes;
         if (previous !== undefined && !sharesStoredPrefix(previous, recordKey)) {
@@ -705,20 +709,58 @@ export class ShardStore implements GroupStateMachine {
    * [requestId, ...CompactResult]... oldest first.
    */
   snapshot(): Uint8Array {
+    const slices = this.#imageInSlices();
+    let step = slices.next();
+    while (!step.done) step = slices.next();
+    return step.value;
+  }
+
+  /**
+   * The same image, built in slices of `snapshotSliceRecords` records with the event loop
+   * free between them (a whole shard at once stalls the node: 50 ms for 6,000 keys, 190 ms
+   * for 62,000). It reads one LMDB read transaction opened now, so it is the state as of
+   * the applied index at the call, whatever is applied meanwhile. The host uses this one.
+   */
+  async snapshotInSlices(): Promise<Uint8Array> {
+    const transaction = this.database.useReadTransaction();
+    try {
+      const slices = this.#imageInSlices(transaction);
+      let step = slices.next();
+      while (!step.done) {
+        await new Promise((resolve) => setImmediate(resolve));
+        step = slices.next();
+      }
+      return step.value;
+    } finally {
+      transaction.done();
+    }
+  }
+
+  /** Builds the image, pausing (yielding) every `snapshotSliceRecords` records read. */
+  *#imageInSlices(transaction?: Transaction): Generator<void, Uint8Array> {
     const meta = this.#meta;
+    let read = 0;
     const keys: unknown[] = [];
-    for (const { kv } of this.#keysInOrder(null, null))
+    for (const { kv } of this.#keysInOrder(null, null, transaction)) {
       keys.push(kv.key, kv.value, kv.version, kv.createRevision, kv.modRevision, kv.lease);
+      if (++read % snapshotSliceRecords === 0) yield;
+    }
     const events: unknown[] = [];
-    for (const value of this.#areaValues(area.event))
+    for (const value of this.#areaValues(area.event, transaction)) {
       for (const field of unpack(value) as unknown[]) events.push(field);
+      if (++read % snapshotSliceRecords === 0) yield;
+    }
     const leases: unknown[] = [];
-    for (const { lease, ttlMs } of this.leases()) leases.push(lease, ttlMs);
+    for (const { key, value } of this.#areaEntries(area.lease, transaction))
+      leases.push(readU64(key, 1), unpack(value) as number);
     const results: unknown[] = [];
-    for (const requestId of this.#areaValues(area.queue)) {
-      const record = this.database.get(resultRecordKey(requestId.toString("utf8")));
+    for (const requestId of this.#areaValues(area.queue, transaction)) {
+      const record = this.database.get(resultRecordKey(requestId.toString("utf8")), {
+        transaction,
+      });
       assert(record !== undefined, "a queued request id has no result");
       results.push(requestId.toString("utf8"), ...(unpack(record) as CompactResult));
+      if (++read % snapshotSliceRecords === 0) yield;
     }
     return pack([
       snapshotMagic,
@@ -808,12 +850,20 @@ export class ShardStore implements GroupStateMachine {
     this.#meta = meta;
   }
 
-  *#areaValues(areaByte: number): Generator<Buffer> {
+  *#areaEntries(
+    areaByte: number,
+    transaction?: Transaction,
+  ): Generator<{ key: Buffer; value: Buffer }> {
     const range = this.database.getRange({
       start: Buffer.from([areaByte]),
       end: Buffer.from([areaByte + 1]),
+      transaction,
     });
-    for (const { value } of range) yield value;
+    for (const entry of range) yield entry;
+  }
+
+  *#areaValues(areaByte: number, transaction?: Transaction): Generator<Buffer> {
+    for (const { value } of this.#areaEntries(areaByte, transaction)) yield value;
   }
 }
 

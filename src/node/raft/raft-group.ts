@@ -26,6 +26,11 @@ export interface GroupStateMachine {
   apply(index: number, data: Uint8Array): unknown;
   /** The whole state as bytes, as of the last applied index. */
   snapshot(): Uint8Array;
+  /**
+   * Optional: the same image built without holding the event loop, as of the last applied
+   * index at the call (the host prefers it; large state machines should have it).
+   */
+  snapshotInSlices?(): Promise<Uint8Array>;
   /** Replaces the whole state with a snapshot's. */
   restore(data: Uint8Array): void;
 }

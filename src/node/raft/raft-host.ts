@@ -539,19 +539,25 @@ export class RaftHost {
     this.#snapshotForced.delete(group.id);
     this.#snapshotGap.delete(group.id); // draw a new gap for the next one
     const index = node.applied;
-    const data = group.machine.snapshot();
+    // Captured now (the image is as of `index`), built and written in the background.
+    const image = group.machine.snapshotInSlices?.() ?? Promise.resolve(group.machine.snapshot());
     this.#snapshotsWriting.add(group.id);
     const name = snapshotFileName(group.id, index);
-    writeSnapshotAtomically(this.snapshotDirectory, name, data).then(
-      () => {
-        this.#snapshotsDurable.push({ group, index, data });
-        this.#input(noop, noop); // run a round to record it
-      },
-      (error: unknown) => {
-        this.#snapshotsWriting.delete(group.id);
-        this.options.logger.error({ err: error, group: group.id }, "snapshot write failed");
-      },
-    );
+    image
+      .then(async (data) => {
+        await writeSnapshotAtomically(this.snapshotDirectory, name, data);
+        return data;
+      })
+      .then(
+        (data) => {
+          this.#snapshotsDurable.push({ group, index, data });
+          this.#input(noop, noop); // run a round to record it
+        },
+        (error: unknown) => {
+          this.#snapshotsWriting.delete(group.id);
+          this.options.logger.error({ err: error, group: group.id }, "snapshot write failed");
+        },
+      );
   }
 
   /**
