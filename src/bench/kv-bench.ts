@@ -26,18 +26,16 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { BenchChild } from "./bench-child.js";
 import type { ClosedLoopResult } from "./closed-loop.js";
+import { KvBrigadeCluster, type NodeMemory, scrapeCounters } from "./kv-clusters.js";
+import type { LoadTarget } from "./kv-load.js";
 import {
   CpuMeter,
-  KvBrigadeCluster,
   MachineMeter,
-  type NodeMemory,
   type ProcessUse,
   type ProcMemory,
   procMemory,
   rssMiB,
-  scrapeCounters,
-} from "./kv-clusters.js";
-import type { LoadTarget } from "./kv-load.js";
+} from "./proc.js";
 import { EtcdCluster, etcdVersion } from "./raft-clusters.js";
 import { writeBenchResults } from "./results.js";
 

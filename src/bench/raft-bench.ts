@@ -18,9 +18,9 @@
  * election timeout 10–20 ticks). Flags: --window-ms, --warmup-ms, --failovers N,
  * --levels 1,16,..., --no-etcd. Writes bench-results/raft.json.
  */
-import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { type ClosedLoopResult, runClosedLoop } from "./closed-loop.js";
+import { rssMiB } from "./proc.js";
 import { type BenchCluster, BrigadeCluster, EtcdCluster, etcdVersion } from "./raft-clusters.js";
 import { writeBenchResults } from "./results.js";
 
@@ -52,16 +52,6 @@ interface SystemResult {
   readonly levels: LevelResult[];
   readonly failoverMs: number[];
   readonly failoverError: string | null;
-}
-
-function rssMiB(pid: number | null): number | null {
-  if (pid === null) return null;
-  try {
-    const match = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return match ? Number(match[1]) / 1024 : null;
-  } catch {
-    return null;
-  }
 }
 
 const value = "v".repeat(valueBytes);
