@@ -593,13 +593,7 @@ export class RaftHost {
         await this.#removeSnapshotsExcept(group.id, group.node.snapshotMetadata?.index);
         continue;
       }
-      const tail = group.node.log.slice(index + 1, group.node.log.lastIndex(), Infinity, Infinity);
-      const records = [
-        this.#markerRecord(group.id, result.value),
-        ...(tail.length > 0 ? entryRecords(group.id, null, tail, this.#recordEntryBytesMax()) : []),
-      ];
-      const sequences = await this.#append(records);
-      this.#markers.set(group.id, sequences[0]!);
+      await this.#appendMarker(group, result.value);
       group.stats.snapshotsTaken++;
       this.stats.snapshotsWritten++;
       await this.#removeSnapshotsExcept(group.id, index);
@@ -633,24 +627,26 @@ export class RaftHost {
         this.#snapshotForced.add(groupId);
         this.#maybeStartSnapshot(group);
       } else if (metadata !== null && metadata !== undefined) {
-        const tail = group.node.log.slice(
-          metadata.index + 1,
-          group.node.log.lastIndex(),
-          Infinity,
-          Infinity,
-        );
-        const records = [
-          this.#markerRecord(groupId, metadata),
-          ...(tail.length > 0
-            ? entryRecords(groupId, null, tail, this.#recordEntryBytesMax())
-            : []),
-        ];
-        const sequences = await this.#append(records);
-        this.#markers.set(groupId, sequences[0]!);
+        await this.#appendMarker(group, metadata);
         rewrote = true;
       }
     }
     if (rewrote) await this.#compactWal();
+  }
+
+  /**
+   * Appends the group's snapshot marker (the snapshot, its hard state) with the log after
+   * the snapshot, and remembers the marker as where the group's records start.
+   */
+  async #appendMarker(group: RaftGroup, metadata: SnapshotMetadata): Promise<void> {
+    const log = group.node.log;
+    const tail = log.slice(metadata.index + 1, log.lastIndex(), Infinity, Infinity);
+    const records = [
+      this.#markerRecord(group.id, metadata),
+      ...(tail.length > 0 ? entryRecords(group.id, null, tail, this.#recordEntryBytesMax()) : []),
+    ];
+    const sequences = await this.#append(records);
+    this.#markers.set(group.id, sequences[0]!);
   }
 
   /** Entry bytes per WAL record: a larger Ready is written as several records (one append). */
