@@ -34,6 +34,7 @@ describe("catalog (the meta group's state machine)", () => {
       nextSlot = shard.slots[1] + 1;
       assert.deepEqual([...shard.replicas].sort(), ["n1", "n2", "n3"]);
       assert.deepEqual(shard.founders, shard.replicas);
+      assert.equal(catalog.shard(shard.group), shard);
     }
     assert.equal(nextSlot, slotCount);
     assert.equal(new Set(keyspace.shardMap.map((shard) => shard.group)).size, 16);

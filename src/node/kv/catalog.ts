@@ -126,6 +126,7 @@ export class Catalog implements GroupStateMachine {
   #nodes = new Map<string, CatalogNode>();
   #keyspaces = new Map<string, KeyspaceRecord>();
   #droppedGroups: number[] = [];
+  #shardsByGroup = new Map<number, ShardRecord>();
   readonly #listeners = new Set<() => void>();
 
   get epoch(): number {
@@ -143,6 +144,11 @@ export class Catalog implements GroupStateMachine {
 
   keyspace(name: string): KeyspaceRecord | undefined {
     return this.#keyspaces.get(name);
+  }
+
+  /** The shard whose Raft group is `group` (an index kept with the keyspaces). */
+  shard(group: number): ShardRecord | undefined {
+    return this.#shardsByGroup.get(group);
   }
 
   hasNode(id: string): boolean {
@@ -310,6 +316,11 @@ export class Catalog implements GroupStateMachine {
   }
 
   #notify(): void {
+    this.#shardsByGroup = new Map(
+      [...this.#keyspaces.values()].flatMap((keyspace) =>
+        keyspace.shardMap.map((shard) => [shard.group, shard] as const),
+      ),
+    );
     for (const listener of this.#listeners) listener();
   }
 }

@@ -4,16 +4,18 @@
  * serves it and routes through `KvService`. Values travel as UTF-8 text when they are valid
  * UTF-8 and as base64 otherwise, and every record says which (`encoding`).
  */
+import { isUtf8 } from "node:buffer";
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { BrigadeError } from "../../lib/errors.js";
 import { type KeyspaceRecord, validateKeyspaceRequest } from "./catalog.js";
-import type { Consistency, EventsFilter, KvService } from "./kv-service.js";
+import type { Consistency, KvService } from "./kv-service.js";
 import { eventsWaitMsMax } from "./kv-service.js";
 import {
   type Compare,
   type KeyValue,
   type KvCommand,
+  type KvEventFilter,
   type KvResult,
   kvLimits,
   type TxnOp,
@@ -41,11 +43,10 @@ export interface KvJson {
 
 export function kvJson(kv: KeyValue): KvJson {
   const bytes = Buffer.from(kv.value.buffer, kv.value.byteOffset, kv.value.byteLength);
-  const text = bytes.toString("utf8");
-  const utf8 = Buffer.byteLength(text) === bytes.length && Buffer.from(text, "utf8").equals(bytes);
+  const utf8 = isUtf8(bytes);
   return {
     key: kv.key,
-    value: utf8 ? text : bytes.toString("base64"),
+    value: bytes.toString(utf8 ? "utf8" : "base64"),
     encoding: utf8 ? "utf8" : "base64",
     version: kv.version,
     createRevision: kv.createRevision,
@@ -194,6 +195,7 @@ export function registerKvRoutes(
       const limit = integerOption(query.limit, "limit") ?? kvLimits.scanLimitDefault;
       if (limit < 1 || limit > kvLimits.scanLimitMax)
         throw new BrigadeError("InvalidArgument", `limit must be in 1..${kvLimits.scanLimitMax}`);
+      const consistency = consistencyOf(query.consistency);
       const page = await kv().scan(
         request.params.ks,
         {
@@ -203,9 +205,8 @@ export function registerKvRoutes(
           after: query.after ?? null,
           limit,
         },
-        consistencyOf(query.consistency),
+        consistency,
       );
-      const consistency = consistencyOf(query.consistency);
       return {
         items: page.items.map(kvJson),
         more: page.more,
@@ -299,7 +300,7 @@ async function watch(
   const { key, prefix } = request.query;
   if ((key === undefined) === (prefix === undefined))
     throw new BrigadeError("InvalidArgument", "watch takes exactly one of key= or prefix=");
-  const filter: EventsFilter = key !== undefined ? { key } : { prefix: prefix as string };
+  const filter: KvEventFilter = key !== undefined ? { key } : { prefix: prefix as string };
   const record = await kv.keyspace(ks);
   const shards =
     key !== undefined ? [kv.shardOf(record, key).shard] : record.shardMap.map((s) => s.shard);

@@ -31,7 +31,16 @@ import {
   type KeyspaceRecord,
   type ShardRecord,
 } from "./catalog.js";
-import type { KeyValue, KvCommand, KvEvent, KvResult, ScanPage, ScanRequest } from "./kv-types.js";
+import {
+  filterMatches,
+  type KeyValue,
+  type KvCommand,
+  type KvEvent,
+  type KvEventFilter,
+  type KvResult,
+  type ScanPage,
+  type ScanRequest,
+} from "./kv-types.js";
 import {
   type GroupObservation,
   PlacementDriver,
@@ -70,8 +79,6 @@ const placementCallTimeoutMs = 1_000;
 const replicaGcIntervalMs = 2_000;
 
 export type Consistency = "linearizable" | "serializable";
-
-export type EventsFilter = { readonly key: string } | { readonly prefix: string };
 
 export interface EventsPage {
   readonly events: readonly KvEvent[];
@@ -114,7 +121,7 @@ type KvCall =
       readonly kind: "events";
       readonly group: number;
       readonly fromRevision: number;
-      readonly filter: EventsFilter;
+      readonly filter: KvEventFilter;
       readonly waitMs: number;
     };
 
@@ -376,7 +383,7 @@ export class KvService {
     keyspace: string,
     shard: number,
     fromRevision: number,
-    filter: EventsFilter,
+    filter: KvEventFilter,
     waitMs: number,
   ): Promise<EventsPage> {
     const record = (await this.keyspace(keyspace)).shardMap[shard];
@@ -532,7 +539,7 @@ export class KvService {
     const replicas =
       groupId === metaGroupId
         ? this.#metaVoters
-        : (this.#shardRecord(groupId)?.replicas ?? ([] as readonly string[]));
+        : (this.catalog.shard(groupId)?.replicas ?? ([] as readonly string[]));
     const others = replicas.filter((node) => node !== this.options.nodeId);
     if (others.length === 0) return null;
     // Round-robin over the replicas, preferring one we are connected to.
@@ -549,12 +556,6 @@ export class KvService {
   #rotateHint(groupId: number, failed: string): void {
     if (this.#leaderHints.get(groupId) === failed) this.#leaderHints.delete(groupId);
     this.#rotation++;
-  }
-
-  #shardRecord(groupId: number): ShardRecord | undefined {
-    for (const keyspace of this.catalog.view().keyspaces)
-      for (const shard of keyspace.shardMap) if (shard.group === groupId) return shard;
-    return undefined;
   }
 
   async #serveLocally(call: KvCall, group: RaftGroup, timeoutMs: number): Promise<unknown> {
@@ -647,7 +648,7 @@ export class KvService {
       };
       const timer = setTimeout(finish, waitMs);
       const unsubscribe = store.onEvents((events) => {
-        if (events.some((event) => matches(event, call.filter))) finish();
+        if (events.some((event) => filterMatches(call.filter, event.kv.key))) finish();
       });
     });
   }
@@ -737,7 +738,7 @@ export class KvService {
 
   /** Starts the groups the catalog places here and removes those of dropped keyspaces. */
   #placedHere(groupId: number): boolean {
-    return this.#shardRecord(groupId)?.replicas.includes(this.options.nodeId) ?? false;
+    return this.catalog.shard(groupId)?.replicas.includes(this.options.nodeId) ?? false;
   }
 
   async #reconcile(): Promise<void> {
@@ -783,7 +784,7 @@ export class KvService {
    */
   async #removedFromGroup(groupId: number): Promise<boolean> {
     const { nodeId } = this.options;
-    const replicas = this.#shardRecord(groupId)?.replicas ?? [];
+    const replicas = this.catalog.shard(groupId)?.replicas ?? [];
     for (const replica of replicas) {
       if (replica === nodeId) continue;
       try {
@@ -886,8 +887,4 @@ function shardOfGroup(keyspace: KeyspaceRecord, group: number): ShardRecord {
   const shard = keyspace.shardMap.find((record) => record.group === group);
   if (shard === undefined) throw new BrigadeError("NotFound", `no shard group ${group}`);
   return shard;
-}
-
-function matches(event: KvEvent, filter: EventsFilter): boolean {
-  return "key" in filter ? event.kv.key === filter.key : event.kv.key.startsWith(filter.prefix);
 }

@@ -133,6 +133,13 @@ export interface KvEvent {
   readonly prev: KeyValue | null;
 }
 
+/** Which keys a watch (or an events read) follows: one key, or every key with a prefix. */
+export type KvEventFilter = { readonly key: string } | { readonly prefix: string };
+
+export function filterMatches(filter: KvEventFilter, key: string): boolean {
+  return "key" in filter ? key === filter.key : key.startsWith(filter.prefix);
+}
+
 /** Keys are ordered by their UTF-8 bytes. All bounds combine (a key must satisfy each given one). */
 export interface ScanRequest {
   /** Only keys starting with this; null = any. */

@@ -43,9 +43,11 @@ import type { GroupStateMachine } from "../raft/raft-group.js";
 import { decodeKvCommand } from "./kv-codec.js";
 import {
   type Compare,
+  filterMatches,
   type KeyValue,
   type KvCommand,
   type KvEvent,
+  type KvEventFilter,
   type KvResult,
   kvLimits,
   type ScanPage,
@@ -82,9 +84,6 @@ export const shardStoreDefaults: ShardStoreOptions = {
   requestIdsRemembered: 10_000,
   historyRevisionsKept: 10_000,
 };
-
-/** Which events `ShardStore.events` returns: one key's, or those of keys with a prefix. */
-export type KvEventFilter = { readonly key: string } | { readonly prefix: string };
 
 export interface ShardStats {
   readonly keys: number;
@@ -289,10 +288,6 @@ export class ShardStore implements GroupStateMachine {
         "Compacted",
         `events from revision ${fromRevision} were compacted; this shard's history starts at revision ${compacted + 1}`,
       );
-    const matches =
-      "key" in filter
-        ? (key: string) => key === filter.key
-        : (key: string) => key.startsWith(filter.prefix);
     const events: KvEvent[] = [];
     if (limit < 1) return events;
     const range = this.database.getRange({
@@ -301,7 +296,7 @@ export class ShardStore implements GroupStateMachine {
     });
     for (const { value } of range) {
       const tuple = unpack(value) as unknown[];
-      if (!matches(tuple[2] as string)) continue;
+      if (!filterMatches(filter, tuple[2] as string)) continue;
       events.push(eventFromTuple(tuple));
       if (events.length === limit) break;
     }
