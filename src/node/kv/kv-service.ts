@@ -242,20 +242,19 @@ export class KvService {
     replicas: number;
   }): Promise<KeyspaceRecord> {
     const result = await this.#proposeCatalog({ type: "create-keyspace", ...request });
-    // Wait until this node's copy of the catalog shows it, so a describe right after works.
-    await this.#awaitEpoch(result.epoch);
+    await this.#showChangeHere();
     return result.keyspace as KeyspaceRecord;
   }
 
   async dropKeyspace(name: string): Promise<void> {
-    const result = await this.#proposeCatalog({ type: "drop-keyspace", name });
-    await this.#awaitEpoch(result.epoch);
+    await this.#proposeCatalog({ type: "drop-keyspace", name });
+    await this.#showChangeHere();
   }
 
   /** Marks a node as leaving: the placement driver moves its replicas and leaderships away. */
   async decommission(nodeId: string): Promise<void> {
-    const result = await this.#proposeCatalog({ type: "decommission-node", id: nodeId });
-    await this.#awaitEpoch(result.epoch);
+    await this.#proposeCatalog({ type: "decommission-node", id: nodeId });
+    await this.#showChangeHere();
   }
 
   /** Replicas and leaders per node and moves in progress, as the meta leader last saw them. */
@@ -661,14 +660,12 @@ export class KvService {
     return answer;
   }
 
-  /** Resolves once this node's catalog reached `epoch` (or after the request timeout). */
-  async #awaitEpoch(epoch: number): Promise<void> {
-    const deadline = Date.now() + this.options.requestTimeoutMs;
-    while (this.catalog.epoch < epoch && Date.now() < deadline) {
-      if (this.#metaGroup === null) await this.#refreshCatalog();
-      if (this.catalog.epoch >= epoch) return;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+  /**
+   * After a catalog change this node proposed: waits until its own copy shows the change, so
+   * a describe right after sees it. Best effort: the change is committed either way.
+   */
+  async #showChangeHere(): Promise<void> {
+    await this.#catalogCaughtUp().catch(() => undefined);
   }
 
   /**
@@ -684,12 +681,7 @@ export class KvService {
       return;
     }
     const index = (await this.#route({ kind: "meta-read-index" })) as number;
-    const deadline = Date.now() + this.options.requestTimeoutMs;
-    while (meta.appliedIndex < index) {
-      if (Date.now() > deadline)
-        throw new BrigadeError("Unavailable", "the catalog replica here is behind; retry");
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await meta.appliedThrough(index, this.options.requestTimeoutMs);
   }
 
   async #refreshCatalog(): Promise<void> {

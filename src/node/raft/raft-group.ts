@@ -170,6 +170,29 @@ export class RaftGroup {
     });
   }
 
+  /**
+   * Resolves once this replica has applied `index` (a read index the leader confirmed, so
+   * a follower can serve a read as fresh as the leader's); DeadlineExceeded after `timeoutMs`.
+   */
+  appliedThrough(index: number, timeoutMs: number): Promise<void> {
+    if (this.#appliedIndex >= index) return Promise.resolve();
+    this.#checkCapacity();
+    return new Promise<void>((resolve, reject) => {
+      const context = `applied-${this.#nextReadContext++}`;
+      const timer = setTimeout(() => {
+        this.#reads.delete(context);
+        reject(
+          new BrigadeError(
+            "DeadlineExceeded",
+            `this replica did not apply index ${index} within ${timeoutMs} ms (it is behind)`,
+          ),
+        );
+      }, timeoutMs);
+      // A read whose index is already known: `applyReady` answers it like a confirmed one.
+      this.#reads.set(context, { resolve, reject, timer, index });
+    });
+  }
+
   /** Step 3 of a Ready, after the host persisted and sent it: restore, apply, answer. */
   applyReady(ready: Ready): void {
     if (ready.snapshot !== null) {

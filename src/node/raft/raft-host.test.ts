@@ -133,6 +133,23 @@ describe("raft host (runtime)", () => {
     await second.stop();
   });
 
+  it("appliedThrough resolves once the replica applied an index, or times out", async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), "brigade-host-"));
+    directories.push(dataDir);
+    const host = await startHost(dataDir);
+    const group = await host.host.addGroup(5, ["n1"], new ListMachine());
+    await waitFor("a leader", () => group.node.role === "leader");
+    await group.propose(Buffer.from("a"), 5_000);
+    await group.appliedThrough(group.appliedIndex, 100);
+    const next = group.appliedThrough(group.appliedIndex + 1, 5_000);
+    await group.propose(Buffer.from("b"), 5_000);
+    await next;
+    await assert.rejects(group.appliedThrough(group.appliedIndex + 100, 50), (error: unknown) =>
+      isBrigadeError(error, "DeadlineExceeded"),
+    );
+    await host.stop();
+  });
+
   it("refuses to start a group whose snapshot file is missing", async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), "brigade-host-"));
     directories.push(dataDir);
