@@ -215,9 +215,9 @@ describe("client: routing and retries", () => {
     client.close();
   });
 
-  it("on 503 StaleEpoch refreshes the map and retries at the new leader with the same request id", async () => {
+  it("on 503 Unavailable (leader moved) refreshes the map and retries at the new leader with the same request id", async () => {
     const oldLeader = await FakeNode.start((_request, response) =>
-      reply(response, 503, unavailable("StaleEpoch"), { "retry-after": "1" }),
+      reply(response, 503, unavailable("Unavailable"), { "retry-after": "1" }),
     );
     const newLeader = await FakeNode.start((_request, response) =>
       reply(response, 200, okPut(0, 11)),
@@ -230,7 +230,7 @@ describe("client: routing and retries", () => {
     const started = Date.now();
     const result = await client.keyspace("seats").put("{f1}:4A", "alice");
     assert.equal(result.revision, 11);
-    assert.ok(Date.now() - started < 900, "StaleEpoch backs off with jitter, not retry-after");
+    assert.ok(Date.now() - started < 900, "Unavailable backs off with jitter, not retry-after");
     assert.equal(seedNode.hits("/v1/keyspaces/seats").length, 2, "the map was refreshed");
     const first = oldLeader.hits("/v1/kv/seats/")[0] as Recorded;
     const second = newLeader.hits("/v1/kv/seats/")[0] as Recorded;

@@ -2,7 +2,7 @@
  * @module The client's engine: the configured nodes, the cached shard maps, one HTTP round
  * trip, and the retry loop. A call's attempts share its deadline; between attempts it
  * backs off exponentially with full jitter, and after an answer that suggests the map is
- * out of date (Unavailable, StaleEpoch, a node that cannot be reached, a timeout) it
+ * out of date (Unavailable, a node that cannot be reached, a timeout) it
  * forgets the keyspace's map so the next attempt reads a fresh one.
  */
 import { BrigadeError } from "../lib/errors.js";

@@ -15,7 +15,7 @@ export class ServerError extends BrigadeError {
   constructor(
     code: BrigadeErrorCode,
     message: string,
-    /** The code exactly as the server sent it (e.g. "Compacted", "StaleEpoch"). */
+    /** The code exactly as the server sent it (e.g. "Compacted"). */
     readonly serverCode: string,
     /** The HTTP status, 0 for an error event in a watch stream. */
     readonly status: number,
@@ -40,7 +40,6 @@ export class CompareFailedError extends ServerError {
 /** Codes worth retrying (after refreshing the shard map when `refresh` says so). */
 const retriableServerCodes: ReadonlySet<string> = new Set([
   "Unavailable",
-  "StaleEpoch",
   "QueueFull",
   "DeadlineExceeded",
   "ConnectionClosed",
