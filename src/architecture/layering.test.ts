@@ -13,6 +13,7 @@ const sourceRoot = path.join(repositoryRoot, "src");
 const layerRank: Record<string, number> = {
   lib: 0,
   clocks: 1,
+  checker: 1,
   core: 2,
   transport: 2,
   storage: 2,
@@ -21,11 +22,12 @@ const layerRank: Record<string, number> = {
   client: 5,
   supervisor: 5,
   testkit: 6,
+  verify: 6,
   cli: 7,
   bench: 7,
   architecture: 7,
 };
-const pureLayers = new Set(["lib", "clocks", "core"]);
+const pureLayers = new Set(["lib", "clocks", "checker", "core"]);
 const impureCalls = [
   /\bDate\.now\b/,
   /\bnew Date\(/,

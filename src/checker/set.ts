@@ -1,0 +1,182 @@
+/**
+ * @module The set checker (Jepsen's set-full, simplified). Operations: `add n`, and `read` →
+ * every element. Per key (one set per key; "set" when the history has none):
+ * - lost-add: an add acknowledged before a read was invoked is missing from that read. The
+ *   final read (the last ok read invoked), run after the clients have stopped, so holds every
+ *   acknowledged add; its anomaly says so. An add racing a read may go either way;
+ * - unexpected-element: a read holds a value no add ever attempted;
+ * - duplicate-element: a read holds a value twice.
+ * Invalid on any anomaly; unknown when adds were acknowledged but no read ever succeeded
+ * (nothing to check them against). Indeterminate adds may or may not show up; those in the
+ * final read count as recovered.
+ */
+import {
+  type Anomaly,
+  type CheckResult,
+  combineVerdicts,
+  type HistoryEvent,
+  type Operation,
+  pairOperations,
+  type Verdict,
+} from "./history.js";
+
+export interface SetCheckOptions {
+  /** Anomalies listed (all are counted); bounds the report on a badly broken run. */
+  readonly anomaliesMax?: number;
+  /** Elements named in one anomaly's message. */
+  readonly elementsShownMax?: number;
+}
+
+const defaultAnomaliesMax = 1000;
+const defaultElementsShownMax = 20;
+
+export function checkSet(
+  events: readonly HistoryEvent[],
+  options: SetCheckOptions = {},
+): CheckResult {
+  return checkSetOperations(pairOperations(events), options);
+}
+
+export function checkSetOperations(
+  operations: readonly Operation[],
+  options: SetCheckOptions = {},
+): CheckResult {
+  const anomaliesMax = options.anomaliesMax ?? defaultAnomaliesMax;
+  const shownMax = options.elementsShownMax ?? defaultElementsShownMax;
+  const byKey = new Map<string, Operation[]>();
+  for (const op of operations) {
+    if (op.f !== "add" && op.f !== "read") continue;
+    const key = op.key ?? "set";
+    const group = byKey.get(key);
+    if (group === undefined) byKey.set(key, [op]);
+    else group.push(op);
+  }
+
+  const anomalies: Anomaly[] = [];
+  const counts = { lostAdd: 0, unexpected: 0, duplicate: 0 };
+  const report = (anomaly: Anomaly) => {
+    if (anomalies.length < anomaliesMax) anomalies.push(anomaly);
+  };
+  const shown = (values: readonly unknown[]) =>
+    values
+      .slice(0, shownMax)
+      .map((value) => JSON.stringify(value))
+      .join(", ") + (values.length > shownMax ? `, ... (${values.length} in all)` : "");
+  const verdicts: Verdict[] = [];
+  let attempted = 0;
+  let acknowledged = 0;
+  let lost = 0;
+  let recovered = 0;
+  let reads = 0;
+
+  for (const key of [...byKey.keys()].sort()) {
+    const ops = byKey.get(key) as Operation[];
+    const adds = ops.filter((op) => op.f === "add");
+    const okReads = ops
+      .filter((op) => op.f === "read" && op.type === "ok")
+      .sort((a, b) => a.callTime - b.callTime || a.invokeIndex - b.invokeIndex);
+    const attemptedValues = new Set<unknown>(adds.map((op) => op.input));
+    const okAdds = adds
+      .filter((op) => op.type === "ok")
+      .sort((a, b) => a.returnTime - b.returnTime || a.invokeIndex - b.invokeIndex);
+    attempted += adds.length;
+    acknowledged += okAdds.length;
+    reads += okReads.length;
+    const lostHere = new Set<Operation>();
+    const final = okReads.at(-1);
+    let keyInvalid = false;
+
+    for (const read of okReads) {
+      const elements = Array.isArray(read.output) ? (read.output as unknown[]) : [];
+      const present = new Set<unknown>();
+      const duplicates: unknown[] = [];
+      const unexpected: unknown[] = [];
+      for (const element of elements) {
+        if (present.has(element)) duplicates.push(element);
+        present.add(element);
+        if (!attemptedValues.has(element)) unexpected.push(element);
+      }
+      const readWindow = { from: read.callTime, to: read.returnTime };
+      if (duplicates.length > 0) {
+        counts.duplicate++;
+        keyInvalid = true;
+        report({
+          kind: "duplicate-element",
+          key,
+          message: `read [#${read.invokeIndex}] of set ${JSON.stringify(key)} holds ${shown(duplicates)} more than once`,
+          events: [read.invokeIndex],
+          window: readWindow,
+        });
+      }
+      if (unexpected.length > 0) {
+        counts.unexpected++;
+        keyInvalid = true;
+        report({
+          kind: "unexpected-element",
+          key,
+          message: `read [#${read.invokeIndex}] of set ${JSON.stringify(key)} holds ${shown(unexpected)}, which no add attempted`,
+          events: [read.invokeIndex],
+          window: readWindow,
+        });
+      }
+      // Acknowledged before this read was invoked (okAdds is sorted by return time).
+      const missing: Operation[] = [];
+      const isFinal = read === final;
+      for (const add of okAdds) {
+        if (add.returnTime >= read.callTime) break;
+        if (!present.has(add.input)) missing.push(add);
+      }
+      if (missing.length > 0) {
+        counts.lostAdd++;
+        keyInvalid = true;
+        for (const add of missing) lostHere.add(add);
+        report({
+          kind: "lost-add",
+          key,
+          message:
+            `${isFinal ? "final read" : "read"} [#${read.invokeIndex}] of set ${JSON.stringify(key)} ` +
+            `misses ${missing.length} acknowledged add${missing.length === 1 ? "" : "s"}: ${shown(missing.map((add) => add.input))}`,
+          events: [read.invokeIndex, ...missing.slice(0, shownMax).map((add) => add.invokeIndex)],
+          window: {
+            from: Math.min(read.callTime, ...missing.slice(0, shownMax).map((add) => add.callTime)),
+            to: read.returnTime,
+          },
+        });
+      }
+    }
+    lost += lostHere.size;
+    if (final !== undefined && Array.isArray(final.output)) {
+      const finalElements = new Set<unknown>(final.output as unknown[]);
+      for (const add of adds) if (add.type === "info" && finalElements.has(add.input)) recovered++;
+    }
+    verdicts.push(
+      keyInvalid ? "invalid" : okAdds.length > 0 && final === undefined ? "unknown" : "valid",
+    );
+  }
+
+  const verdict = combineVerdicts(verdicts);
+  const total = counts.lostAdd + counts.unexpected + counts.duplicate;
+  const summary =
+    verdict === "valid"
+      ? `set: ${acknowledged} of ${attempted} adds acknowledged, none lost (${recovered} indeterminate recovered)`
+      : verdict === "invalid"
+        ? `set: ${total} bad reads (${lost} acknowledged adds lost, ${counts.unexpected} reads with unexpected elements, ${counts.duplicate} with duplicates)`
+        : "set: no successful read to check the acknowledged adds against";
+  return {
+    checker: "set",
+    verdict,
+    summary,
+    anomalies,
+    stats: {
+      keys: byKey.size,
+      attempted,
+      acknowledged,
+      lost,
+      recovered,
+      reads,
+      readsMissingAdds: counts.lostAdd,
+      readsWithUnexpected: counts.unexpected,
+      readsWithDuplicates: counts.duplicate,
+    },
+  };
+}
