@@ -199,9 +199,17 @@ export class RaftGroup {
       this.machine.restore(ready.snapshot.data);
       this.#appliedIndex = ready.snapshot.metadata.index;
       this.stats.snapshotsInstalled++;
-      // Waiters at or below the snapshot can no longer be matched to their entry.
+      // Waiters at or below the snapshot can no longer be matched to their entry: whether
+      // theirs is the one the snapshot holds is unknown.
       for (const waiter of [...this.#pending.values()]) {
-        if (waiter.ticket.index <= this.#appliedIndex) this.#failLost(waiter);
+        if (waiter.ticket.index <= this.#appliedIndex)
+          this.#fail(
+            waiter,
+            new BrigadeError(
+              "DeadlineExceeded",
+              "a snapshot replaced the log before the command's outcome was seen: it may have applied; retry with the same request id",
+            ),
+          );
       }
     }
     for (const entry of ready.committedEntries) this.#apply(entry);
@@ -293,7 +301,14 @@ export class RaftGroup {
     const result = entry.kind === "command" ? this.machine.apply(entry.index, entry.data) : null;
     if (waiter === undefined) return;
     if (waiter.ticket.term !== entry.term || waiter.kind !== entry.kind) {
-      this.#failLost(waiter);
+      // Another leader's entry took the index: by log matching, ours can never commit.
+      this.#fail(
+        waiter,
+        new BrigadeError(
+          "Unavailable",
+          "leadership changed before the command committed: it was not applied; retry",
+        ),
+      );
       return;
     }
     this.#pending.delete(entry.index);
@@ -301,12 +316,10 @@ export class RaftGroup {
     waiter.resolve(entry.kind === "config" ? this.node.membership : result);
   }
 
-  #failLost(waiter: Waiter<unknown>): void {
+  #fail(waiter: Waiter<unknown>, error: BrigadeError): void {
     this.#pending.delete(waiter.ticket.index);
     clearTimeout(waiter.timer);
-    waiter.reject(
-      new BrigadeError("Unavailable", "leadership changed before the command committed; retry"),
-    );
+    waiter.reject(error);
   }
 }
 

@@ -292,7 +292,10 @@ export class RaftHost {
     // Retriable: the group lives on elsewhere (a moved replica) or the caller learns on
     // retry that its keyspace is gone. A pending command may still commit: retry with its id.
     group?.failEverything(
-      new BrigadeError("Unavailable", `group ${groupId} left this node; retry (same request id)`),
+      new BrigadeError(
+        "DeadlineExceeded",
+        `group ${groupId} left this node: the outcome is unknown; retry with the same request id`,
+      ),
     );
     // A marker past every record: compaction treats all the group's records as superseded.
     this.#markers.set(groupId, Number.MAX_SAFE_INTEGER);
@@ -397,8 +400,12 @@ export class RaftHost {
       // The disk failed: no group here can promise durability any more. Refuse everything.
       this.#failed = error as Error;
       this.options.logger.error({ err: error }, "raft stopped: cannot persist");
+      // Entries already in the log may still commit through the other replicas.
       this.#failEverything(
-        new BrigadeError("Unavailable", `raft stopped on this node: ${(error as Error).message}`),
+        new BrigadeError(
+          "DeadlineExceeded",
+          `raft stopped on this node (${(error as Error).message}): the outcome is unknown`,
+        ),
       );
     } finally {
       this.#processing = false;
