@@ -72,7 +72,9 @@ export function registerLocalCommands(program: Command): void {
     });
   local
     .command("heal")
-    .description("remove every injected network fault on every node")
+    .description(
+      "remove every injected network and clock fault on every node and resume paused nodes",
+    )
     .option("--dir <path>", "the `brigade up` directory", ".brigade")
     .action(async (options: { dir: string }) => {
       await callApi(controlUrl(options.dir), "DELETE", "/faults");

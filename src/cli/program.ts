@@ -6,6 +6,7 @@
 import { Command, CommanderError } from "commander";
 import { BrigadeError } from "../lib/errors.js";
 import { version } from "../lib/version.js";
+import { registerChaosCommands } from "./chaos-command.js";
 import { CliError } from "./cli-error.js";
 import { registerFaultCommands } from "./fault-command.js";
 import { registerKeyspaceCommands } from "./keyspace-command.js";
@@ -18,6 +19,7 @@ import { registerPlacementCommands } from "./placement-command.js";
 import { registerRegisterCommands } from "./register-command.js";
 import { registerStatusCommands } from "./status-command.js";
 import { registerUpCommand } from "./up-command.js";
+import { registerVerifyCommand } from "./verify-command.js";
 
 export function buildProgram(): Command {
   const program = new Command("brigade")
@@ -37,6 +39,8 @@ export function buildProgram(): Command {
   registerPlacementCommands(program);
   registerFaultCommands(program);
   registerLocalCommands(program);
+  registerChaosCommands(program);
+  registerVerifyCommand(program);
   // Every subcommand reports usage errors through the same exit path.
   for (const command of program.commands) command.exitOverride();
   return program;

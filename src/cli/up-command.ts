@@ -1,15 +1,19 @@
 /**
  * @module `brigade up`: a local cluster of N node processes under one supervisor, with a
- * control API (and stdin commands) to kill, pause, resume and restart nodes.
+ * control API (and stdin commands) to kill, pause, resume and restart nodes, and to inject
+ * the chaos faults of `brigade chaos` (routes under /chaos, listed in docs/chaos.md).
  */
 import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
-import Fastify from "fastify";
+import Fastify, { type FastifyInstance } from "fastify";
 import { BrigadeError } from "../lib/errors.js";
+import { sendError } from "../node/http-errors.js";
+import { type ChaosControl, SupervisorChaos } from "../supervisor/chaos.js";
 import { Supervisor, supervisorNodesMax, writeSupervisorFile } from "../supervisor/supervisor.js";
 import type { LinkFault } from "../transport/faults.js";
+import { parseChaosLine } from "./chaos-command.js";
 import { CliError } from "./cli-error.js";
 import { table } from "./format.js";
 
@@ -132,6 +136,8 @@ export function registerUpCommand(program: Command): void {
         await supervisor.heal();
         return { healed: "all" };
       });
+      const chaos = new SupervisorChaos(supervisor);
+      registerChaosRoutes(control, chaos);
       let controlUrl = "";
       const publish = () => {
         if (controlUrl === "") return;
@@ -209,6 +215,25 @@ export function registerUpCommand(program: Command): void {
                   ]),
               ),
             );
+            const faults = supervisor.faults();
+            if (faults.length > 0)
+              print(
+                `faults in force:\n${table(faults.map((fault) => [fault.kind, fault.detail]))}`,
+              );
+            return;
+          }
+          let chaosAction: ReturnType<typeof parseChaosLine> = null;
+          try {
+            chaosAction = parseChaosLine(line);
+          } catch (error) {
+            print(`brigade: ${(error as Error).message}`);
+            return;
+          }
+          if (chaosAction !== null) {
+            chaosAction(chaos).then(
+              (done) => print(`brigade: ${done}`),
+              (error: Error) => print(`brigade: ${error.message}`),
+            );
             return;
           }
           const fault = parseFaultCommand(line);
@@ -221,7 +246,9 @@ export function registerUpCommand(program: Command): void {
             return;
           }
           if (!actions.includes(verb as Action) || !id) {
-            print(`commands: list | ${actions.join(" | ")} <node> | ${faultCommandsHelp}`);
+            print(
+              `commands: list | ${actions.join(" | ")} <node> | ${faultCommandsHelp} | ${chaosCommandsHelp}`,
+            );
             return;
           }
           perform(supervisor, verb as Action, id).catch((error: Error) =>
@@ -247,6 +274,88 @@ function perform(supervisor: Supervisor, action: Action, id: string) {
     case "stop":
       return supervisor.stop(id);
   }
+}
+
+const chaosCommandsHelp =
+  "pause <node> --for <duration> | partition <a,b / c,...> | isolate <node> | delay <a> <b> <duration> [--jitter <duration>] | loss <a> <b> <rate> | skew <node> <+/-offset>";
+
+/** Reads a required string field of a control request's JSON body. */
+function field(body: unknown, name: string): string {
+  const value = (body as Record<string, unknown> | null | undefined)?.[name];
+  if (typeof value !== "string" || value === "")
+    throw new BrigadeError("InvalidArgument", `the request body needs "${name}" (a string)`);
+  return value;
+}
+
+function numberField(body: unknown, name: string, optional: true): number | undefined;
+function numberField(body: unknown, name: string): number;
+function numberField(body: unknown, name: string, optional = false): number | undefined {
+  const value = (body as Record<string, unknown> | null | undefined)?.[name];
+  if (value === undefined && optional) return undefined;
+  if (typeof value !== "number")
+    throw new BrigadeError("InvalidArgument", `the request body needs "${name}" (a number)`);
+  return value;
+}
+
+/**
+ * The chaos routes of the control API: `POST /chaos/<verb>` with a JSON body, answering with
+ * the status after the change; `GET /chaos/status`. Errors are `{error: {code, message}}`
+ * with the node API's status codes (InvalidArgument → 400).
+ */
+function registerChaosRoutes(control: FastifyInstance, chaos: ChaosControl): void {
+  control.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
+    if (error instanceof BrigadeError) return sendError(reply, error);
+    const status = error.statusCode ?? 500;
+    return reply.code(status).send({
+      error: {
+        code: status < 500 ? "InvalidArgument" : "Internal",
+        message: error.message,
+        retriable: false,
+      },
+    });
+  });
+  control.get("/chaos/status", async () => chaos.status());
+  const verbs: Record<string, (body: unknown) => Promise<void>> = {
+    kill: (body) => chaos.kill(field(body, "node")),
+    restart: (body) => chaos.restart(field(body, "node")),
+    pause: (body) => chaos.pause(field(body, "node"), numberField(body, "forMs", true)),
+    resume: (body) => chaos.resume(field(body, "node")),
+    isolate: (body) => chaos.isolate(field(body, "node")),
+    skew: (body) => chaos.skew(field(body, "node"), numberField(body, "offsetMs")),
+    partition: (body) => {
+      const groups = (body as { groups?: unknown } | null)?.groups;
+      if (
+        !Array.isArray(groups) ||
+        !groups.every(
+          (group) => Array.isArray(group) && group.every((id) => typeof id === "string"),
+        )
+      )
+        throw new BrigadeError(
+          "InvalidArgument",
+          'the request body needs "groups": arrays of node ids, e.g. [["n1"],["n2","n3"]]',
+        );
+      return chaos.partition(groups as string[][]);
+    },
+    link: (body) => {
+      const rule = (body as { rule?: unknown } | null)?.rule;
+      if (typeof rule !== "object" || rule === null || Array.isArray(rule))
+        throw new BrigadeError("InvalidArgument", 'the request body needs "rule" (an object)');
+      return chaos.link(field(body, "a"), field(body, "b"), rule as Partial<LinkFault>);
+    },
+    heal: () => chaos.heal(),
+  };
+  control.post<{ Params: { verb: string } }>("/chaos/:verb", async (request) => {
+    const perform = Object.hasOwn(verbs, request.params.verb)
+      ? verbs[request.params.verb]
+      : undefined;
+    if (perform === undefined)
+      throw new BrigadeError(
+        "NotFound",
+        `unknown chaos operation "${request.params.verb}" (use ${Object.keys(verbs).join(", ")})`,
+      );
+    await perform(request.body);
+    return chaos.status();
+  });
 }
 
 export const faultCommandsHelp =

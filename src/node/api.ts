@@ -1,6 +1,6 @@
 /**
  * @module The node's HTTP API (fastify): health, status, Prometheus metrics, fault injection
- * and a transport ping. Every node serves it on its API port.
+ * (network faults and clock skew) and a transport ping. Every node serves it on its API port.
  */
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
@@ -28,6 +28,8 @@ export interface NodeStatus {
   readonly api: string;
   readonly dataDir: string;
   readonly hlc: { readonly wallMs: number; readonly logical: number };
+  /** The injected clock skew (ms the HLC's physical clock runs ahead; negative: behind). */
+  readonly clockSkewMs: number;
   /** This node's membership incarnation and Lifeguard health score (0 = healthy). */
   readonly incarnation: number;
   readonly healthScore: number;
@@ -46,6 +48,8 @@ export interface NodeStatus {
 export interface ApiOptions {
   readonly logger: PinoLogger;
   readonly transport: TcpTransport;
+  /** The offset added to the HLC's physical clock; `PUT /v1/clock/skew` sets it. */
+  readonly clockSkew: { ms: number };
   /** Null until the node has finished starting. */
   readonly metrics: () => Registry | null;
   readonly status: () => NodeStatus;
@@ -58,6 +62,8 @@ export interface ApiOptions {
 
 /** Largest request body the API accepts; fault rules and pings are tiny. */
 const apiBodyBytesMax = 64 * 1024;
+/** Largest clock skew the API injects: beyond an hour it is a broken clock, not a skewed one. */
+const clockSkewMsMax = 3_600_000;
 /** Most echo requests one ping call may send, so a ping cannot be turned into a load test by accident. */
 const pingCountMax = 1_000;
 
@@ -74,7 +80,7 @@ const faultBodySchema = {
 } as const;
 
 export function createApi(options: ApiOptions): FastifyInstance {
-  const { transport } = options;
+  const { transport, clockSkew } = options;
   const app = Fastify({
     // Per-request logs are info level; the API logs warnings and errors only.
     loggerInstance: options.logger.child({}, { level: "warn" }) as FastifyBaseLogger,
@@ -316,6 +322,7 @@ export function createApi(options: ApiOptions): FastifyInstance {
 
   app.get("/v1/faults", async () => ({
     rules: transport.faults.list(),
+    clockSkewMs: clockSkew.ms,
     droppedFrames: transport.faults.droppedFrames,
     delayedFrames: transport.faults.delayedFrames,
     duplicatedFrames: transport.faults.duplicatedFrames,
@@ -337,10 +344,36 @@ export function createApi(options: ApiOptions): FastifyInstance {
     return { healed: request.params.peer };
   });
 
+  // Heals the clock too: `DELETE /v1/faults` leaves the node as if nothing was injected.
   app.delete("/v1/faults", async () => {
     transport.faults.heal();
-    options.logger.warn({}, "all faults healed");
+    const previousSkewMs = clockSkew.ms;
+    clockSkew.ms = 0;
+    options.logger.warn({ previousSkewMs }, "all faults healed");
     return { healed: "all" };
+  });
+
+  // Clock skew: the HLC's physical clock runs `skewMs` ahead (negative: behind); 0 resets.
+  // Validated by hand so a bad value gets the same InvalidArgument message as elsewhere.
+  app.put<{ Body: { skewMs?: unknown } }>("/v1/clock/skew", async (request) => {
+    const skewMs = (request.body as { skewMs?: unknown } | undefined)?.skewMs;
+    if (
+      typeof skewMs !== "number" ||
+      !Number.isFinite(skewMs) ||
+      Math.abs(skewMs) > clockSkewMsMax
+    ) {
+      throw new BrigadeError(
+        "InvalidArgument",
+        `skewMs must be a finite number of milliseconds within ±${clockSkewMsMax}, got ${JSON.stringify(skewMs) ?? "nothing"}`,
+      );
+    }
+    const previousMs = clockSkew.ms;
+    clockSkew.ms = skewMs;
+    options.logger.warn(
+      { skewMs, previousMs },
+      skewMs === 0 ? "clock skew reset" : "clock skew injected",
+    );
+    return { skewMs };
   });
 
   // Round trips over the node-to-node transport: an operator's ping, and a probe for tests

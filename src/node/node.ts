@@ -37,9 +37,18 @@ export interface StartedNode {
   readonly api: HostPort;
 }
 
+/**
+ * The offset injected into this node's physical clock (`brigade chaos skew`), read by its
+ * HLC on every event. A plain mutable holder: the API sets it, the clock reads it.
+ */
+export interface ClockSkew {
+  ms: number;
+}
+
 export class BrigadeNode {
   readonly logger: PinoLogger;
   readonly clock: HybridLogicalClock;
+  readonly clockSkew: ClockSkew = { ms: 0 };
   readonly transport: TcpTransport;
   private api: FastifyInstance | null = null;
   private membershipDriver: MembershipDriver | null = null;
@@ -59,7 +68,8 @@ export class BrigadeNode {
   ) {
     this.logger = logger ?? pino({ level: config.logLevel, base: { node: config.id } });
     this.clock = new HybridLogicalClock({
-      physicalNowMs: Date.now,
+      // Real time plus the injected skew: every HLC stamp (frames, gossip, metrics) sees it.
+      physicalNowMs: () => Date.now() + this.clockSkew.ms,
       maxOffsetMs: config.maxClockOffsetMs,
     });
     this.transport = new TcpTransport({
@@ -88,6 +98,7 @@ export class BrigadeNode {
       const api = createApi({
         logger: this.logger.child({ component: "api" }),
         transport: this.transport,
+        clockSkew: this.clockSkew,
         metrics: () => this.metrics,
         status: () => this.status(),
         discovery: () => this.discovery,
@@ -245,6 +256,7 @@ export class BrigadeNode {
       api: this.started ? formatHostPort(this.started.api) : "",
       dataDir: this.config.dataDir,
       hlc: this.clock.peek(),
+      clockSkewMs: this.clockSkew.ms,
       incarnation: this.membershipDriver?.incarnation ?? 0,
       healthScore: this.membershipDriver?.healthScore ?? 0,
       members: countStates(this.membershipDriver?.members() ?? []),

@@ -176,8 +176,20 @@ export class KvService {
 
   readonly #placement: PlacementDriver;
 
+  /**
+   * TEST ONLY (`BRIGADE_TEST_UNSAFE_LOCAL_READS=1`): linearizable reads are answered by
+   * whichever replica receives them, with no ReadIndex, so a partitioned or lagging replica
+   * returns stale values. It exists so `brigade verify` can be shown to catch a real bug.
+   */
+  readonly #unsafeLocalReads = process.env.BRIGADE_TEST_UNSAFE_LOCAL_READS === "1";
+
   constructor(private readonly options: KvServiceOptions) {
     this.#metaVoters = options.founders.slice(0, metaVotersMax);
+    if (this.#unsafeLocalReads)
+      options.logger.warn(
+        {},
+        "BRIGADE_TEST_UNSAFE_LOCAL_READS=1: linearizable reads skip ReadIndex (a deliberate bug for tests)",
+      );
     this.#placement = new PlacementDriver({
       catalog: this.catalog,
       logger: options.logger.child({ component: "placement" }),
@@ -452,6 +464,10 @@ export class KvService {
   }
 
   /** Sends `call` to the node that should serve it, and remembers who did. */
+  #unsafeRead(call: KvCall): boolean {
+    return this.#unsafeLocalReads && (call.kind === "get" || call.kind === "scan");
+  }
+
   async #route(call: KvCall, timeoutMs = this.options.requestTimeoutMs): Promise<unknown> {
     const answer = await this.#dispatch(call, 0, timeoutMs);
     return answer.result;
@@ -465,7 +481,7 @@ export class KvService {
     const groupId = groupOfCall(call);
     const local = groupId === metaGroupId ? this.#metaGroup : this.#shards.get(groupId)?.group;
     if (local !== undefined && local !== null) {
-      if (servedByAnyReplica(call) || local.node.role === "leader")
+      if (servedByAnyReplica(call) || local.node.role === "leader" || this.#unsafeRead(call))
         return {
           by: this.options.nodeId,
           result: await this.#serveLocally(call, local, timeoutMs),
@@ -586,10 +602,12 @@ export class KvService {
       case "write":
         return group.propose(encodeKvCommand(call.command), timeoutMs);
       case "get":
-        if (call.consistency === "linearizable") await group.linearizableRead(timeoutMs);
+        if (call.consistency === "linearizable" && !this.#unsafeLocalReads)
+          await group.linearizableRead(timeoutMs);
         return { kv: store.get(call.key), revision: store.revision };
       case "scan":
-        if (call.consistency === "linearizable") await group.linearizableRead(timeoutMs);
+        if (call.consistency === "linearizable" && !this.#unsafeLocalReads)
+          await group.linearizableRead(timeoutMs);
         return store.scan(call.request);
       case "keepalive": {
         const clock = this.#leaseClock(shard);
