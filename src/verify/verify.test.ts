@@ -2,13 +2,14 @@
 // SIGKILL, SIGSTOP, transport partitions) the register, counter, set, bank and append
 // workloads pass; and with a deliberately broken store (linearizable reads served by any
 // replica without ReadIndex, behind a test-only switch) the same tool reports the
-// violation and exits 1. Method: the real CLI as a child process, then its files.
+// violation and exits 1; and it attaches to a running `brigade up`, which it leaves running
+// and healed. Method: the real CLI as a child process, then its files.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { type CheckResult, parseHistory } from "../checker/history.js";
-import { runCli, temporaryDirectory } from "../testkit/index.js";
+import { LocalCluster, runCli, temporaryDirectory } from "../testkit/index.js";
 
 const out = temporaryDirectory("brigade-verify-test-");
 after(() => out.remove());
@@ -110,5 +111,50 @@ describe("brigade verify on real processes", () => {
     const anomaly = register?.anomalies[0];
     assert.equal(anomaly?.kind, "nonlinearizable");
     assert.ok((anomaly?.events.length ?? 0) > 0, "the anomaly names no operations");
+  });
+
+  it("attaches to a running `brigade up`, and leaves it running with no fault in force", async () => {
+    const cluster = await LocalCluster.start({ nodes: 3 });
+    try {
+      const directory = path.join(out.path, "attached");
+      const run = await runCli(
+        [
+          "verify",
+          "--attach",
+          "--dir",
+          cluster.dir,
+          "--workload",
+          "set",
+          "--nemesis",
+          "kill,pause",
+          "--duration",
+          "12s",
+          "--seed",
+          "5",
+          "--json",
+          "--out",
+          directory,
+        ],
+        { timeoutMs: 180_000 },
+      );
+      assert.equal(run.code, 0, `verify failed:\n${run.stdout}\n${run.stderr.slice(-4000)}`);
+      const printed = JSON.parse(run.stdout) as Results & { files: { report: string } };
+      assert.equal(printed.verdict, "valid");
+      assert.equal(printed.files.report, path.join(directory, "report.html"));
+      const status = await runCli(["chaos", "status", "--json", "--dir", cluster.dir]);
+      assert.equal(status.code, 0, status.stderr);
+      const { nodes, faults } = JSON.parse(status.stdout) as {
+        nodes: { id: string; state: string; pid: number | null }[];
+        faults: unknown[];
+      };
+      for (const node of nodes) cluster.track(node.pid);
+      assert.deepEqual(faults, []);
+      assert.deepEqual(
+        nodes.map((node) => node.state),
+        ["running", "running", "running"],
+      );
+    } finally {
+      await cluster.stop();
+    }
   });
 });
