@@ -4,14 +4,17 @@
  * nemesis, heals, checks the history and writes `history.jsonl`, `results.json` and
  * `report.html`. Exit 0 only when every checker says valid: 1 invalid, 3 unknown, 2 usage.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { performance } from "node:perf_hooks";
 import type { Command } from "commander";
+import { combineVerdicts, type HistoryEvent, parseHistory } from "../checker/history.js";
 import { attachVerifyCluster, startVerifyCluster } from "../verify/cluster.js";
 import { type NemesisKind, nemesisKinds } from "../verify/nemesis.js";
 import { writeRunFiles } from "../verify/output.js";
-import { runVerify } from "../verify/runner.js";
+import type { VerifyRun } from "../verify/run-types.js";
+import { checkWorkloads, runVerify } from "../verify/runner.js";
 import { createWorkload, type WorkloadName, workloadNames } from "../verify/workloads/index.js";
 import { parseDuration } from "./chaos-command.js";
 import { CliError } from "./cli-error.js";
@@ -33,6 +36,7 @@ interface VerifyOptions {
   checkSteps: string;
   checkTimeout: string;
   keepData?: boolean;
+  checkOnly?: string;
   json?: boolean;
 }
 
@@ -68,65 +72,18 @@ export function registerVerifyCommand(program: Command): void {
     .option("--check-steps <n>", "linearizability search steps per key before 'unknown'", "5000000")
     .option("--check-timeout <time>", "the whole check gives up ('unknown') after this", "5m")
     .option("--keep-data", "keep the started cluster's data directories")
+    .option(
+      "--check-only <dir>",
+      "run no test: check the history in <dir> again (current checkers, --check-steps and --check-timeout) and rewrite its results.json and report.html",
+    )
     .option("--json", "print the results as JSON instead of a summary")
     .action(async (options: VerifyOptions) => {
-      const workloads = list(options.workload, workloadNames, "--workload") as WorkloadName[];
-      const nemeses =
-        options.nemesis === "none"
-          ? []
-          : (list(options.nemesis, nemesisKinds, "--nemesis") as NemesisKind[]);
-      const durationMs = parseDuration(options.duration, "--duration");
-      const timeoutMs = parseDuration(options.timeout, "--timeout");
-      const recoveryMs = parseDuration(options.recovery, "--recovery");
-      const staggerMs = parseDuration(options.stagger, "--stagger");
-      const checkTimeoutMs = parseDuration(options.checkTimeout, "--check-timeout");
-      const concurrency = integer(options.concurrency, "--concurrency", 1, 64);
-      const nodeCount = integer(options.nodes, "--nodes", 3, 9);
-      const shards = integer(options.shards, "--shards", 1, 64);
       const stepsPerKey = integer(options.checkSteps, "--check-steps", 1, 1e10);
-      const seed =
-        options.seed === undefined
-          ? Math.floor(Math.random() * 2 ** 31)
-          : integer(options.seed, "--seed", 0, 2 ** 32 - 1);
-      const runId = `${Date.now().toString(36)}`;
-      const out = path.resolve(options.out ?? path.join("verify-results", `${runId}-seed${seed}`));
-      const log = (line: string) => process.stderr.write(`${line}\n`);
-      log(`verify: seed ${seed}; results in ${out}`);
-
-      const clusterDir = options.attach
-        ? null
-        : mkdtempSync(path.join(tmpdir(), "brigade-verify-"));
-      const cluster =
-        clusterDir === null
-          ? await attachVerifyCluster(path.resolve(options.dir))
-          : await startVerifyCluster({
-              nodes: nodeCount,
-              dir: clusterDir,
-              logFile: path.join(out, "cluster.log"),
-            });
-      let run: Awaited<ReturnType<typeof runVerify>>;
-      try {
-        run = await runVerify({
-          cluster,
-          workloads: workloads.map((name) => createWorkload(name, `verify-${runId}-${name}`)),
-          nemeses,
-          seed,
-          durationMs,
-          concurrency,
-          timeoutMs,
-          recoveryMs,
-          shards,
-          replicas: Math.min(3, cluster.apis.size),
-          staggerMs,
-          stepsPerKey,
-          checkTimeoutMs,
-          log,
-        });
-      } finally {
-        await cluster.close();
-        if (clusterDir !== null && !options.keepData)
-          rmSync(clusterDir, { recursive: true, force: true });
-      }
+      const checkTimeoutMs = parseDuration(options.checkTimeout, "--check-timeout");
+      const { run, out } =
+        options.checkOnly === undefined
+          ? await liveRun(options, stepsPerKey, checkTimeoutMs)
+          : recheck(path.resolve(options.checkOnly), stepsPerKey, checkTimeoutMs);
       const files = writeRunFiles(out, run);
       if (options.json) {
         const { history: _history, ...summary } = run;
@@ -154,6 +111,109 @@ export function registerVerifyCommand(program: Command): void {
       }
       process.exitCode = verifyExitCodes[run.verdict];
     });
+}
+
+/** Starts or attaches to a cluster and runs the test. */
+async function liveRun(
+  options: VerifyOptions,
+  stepsPerKey: number,
+  checkTimeoutMs: number,
+): Promise<{ run: VerifyRun; out: string }> {
+  const workloads = list(options.workload, workloadNames, "--workload") as WorkloadName[];
+  const nemeses =
+    options.nemesis === "none"
+      ? []
+      : (list(options.nemesis, nemesisKinds, "--nemesis") as NemesisKind[]);
+  const durationMs = parseDuration(options.duration, "--duration");
+  const timeoutMs = parseDuration(options.timeout, "--timeout");
+  const recoveryMs = parseDuration(options.recovery, "--recovery");
+  const staggerMs = parseDuration(options.stagger, "--stagger");
+  const concurrency = integer(options.concurrency, "--concurrency", 1, 64);
+  const nodeCount = integer(options.nodes, "--nodes", 3, 9);
+  const shards = integer(options.shards, "--shards", 1, 64);
+  const seed =
+    options.seed === undefined
+      ? Math.floor(Math.random() * 2 ** 31)
+      : integer(options.seed, "--seed", 0, 2 ** 32 - 1);
+  const runId = `${Date.now().toString(36)}`;
+  const out = path.resolve(options.out ?? path.join("verify-results", `${runId}-seed${seed}`));
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  log(`verify: seed ${seed}; results in ${out}`);
+
+  const clusterDir = options.attach ? null : mkdtempSync(path.join(tmpdir(), "brigade-verify-"));
+  const cluster =
+    clusterDir === null
+      ? await attachVerifyCluster(path.resolve(options.dir))
+      : await startVerifyCluster({
+          nodes: nodeCount,
+          dir: clusterDir,
+          logFile: path.join(out, "cluster.log"),
+        });
+  let run: VerifyRun;
+  try {
+    run = await runVerify({
+      cluster,
+      workloads: workloads.map((name) => createWorkload(name, `verify-${runId}-${name}`)),
+      nemeses,
+      seed,
+      durationMs,
+      concurrency,
+      timeoutMs,
+      recoveryMs,
+      shards,
+      replicas: Math.min(3, cluster.apis.size),
+      staggerMs,
+      stepsPerKey,
+      checkTimeoutMs,
+      log,
+    });
+  } finally {
+    await cluster.close();
+    if (clusterDir !== null && !options.keepData)
+      rmSync(clusterDir, { recursive: true, force: true });
+  }
+  return { run, out };
+}
+
+/** Checks a recorded run again: its settings say which workloads made the history. */
+function recheck(
+  directory: string,
+  stepsPerKey: number,
+  checkTimeoutMs: number,
+): { run: VerifyRun; out: string } {
+  let history: HistoryEvent[];
+  let previous: Omit<VerifyRun, "history">;
+  try {
+    history = parseHistory(readFileSync(path.join(directory, "history.jsonl"), "utf8"));
+    previous = JSON.parse(readFileSync(path.join(directory, "results.json"), "utf8"));
+  } catch (error) {
+    throw new CliError(
+      `--check-only: cannot read the run in ${directory}: ${(error as Error).message}`,
+      2,
+    );
+  }
+  const names = list(
+    previous.settings.workloads.join(","),
+    workloadNames,
+    "the recorded workloads",
+  );
+  const workloads = names.map((name) => createWorkload(name as WorkloadName, "recheck"));
+  const started = performance.now();
+  const deadline = started + checkTimeoutMs;
+  const results = checkWorkloads(workloads, history, {
+    stepsPerKey,
+    shouldStop: () => performance.now() > deadline,
+  });
+  return {
+    out: directory,
+    run: {
+      ...previous,
+      history,
+      results,
+      verdict: combineVerdicts(results.map((result) => result.verdict)),
+      checkMs: Math.round(performance.now() - started),
+    },
+  };
 }
 
 function list(text: string, allowed: readonly string[], flag: string): string[] {

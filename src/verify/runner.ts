@@ -18,7 +18,7 @@ import type { ChaosControl } from "../supervisor/chaos.js";
 import { Nemesis, type NemesisKind } from "./nemesis.js";
 import { errorText, NodeClient } from "./node-client.js";
 import type { VerifyRun } from "./run-types.js";
-import type { OpRequest, WorkerMemory, Workload } from "./workload.js";
+import type { CheckBudget, OpRequest, WorkerMemory, Workload } from "./workload.js";
 
 export interface ClusterUnderTest {
   readonly chaos: ChaosControl;
@@ -179,15 +179,7 @@ export async function runVerify(options: RunOptions): Promise<VerifyRun> {
     stepsPerKey: options.stepsPerKey,
     shouldStop: () => performance.now() > checkDeadline,
   };
-  const results: CheckResult[] = [];
-  for (const workload of options.workloads) {
-    const keys = new Set(workload.keys);
-    const events = history.filter(
-      (event) => event.process !== "nemesis" && event.key !== undefined && keys.has(event.key),
-    );
-    for (const result of workload.check(events, budget))
-      results.push({ ...result, checker: `${workload.name}/${result.checker}` });
-  }
+  const results = checkWorkloads(options.workloads, history, budget);
   if (!recovered) {
     results.push({
       checker: "recovery",
@@ -213,6 +205,24 @@ export async function runVerify(options: RunOptions): Promise<VerifyRun> {
     verdict: combineVerdicts(results.map((result) => result.verdict)),
     checkMs: round(performance.now() - checkStart),
   };
+}
+
+/** Each workload's checkers on its part of the history (the events on its keys). */
+export function checkWorkloads(
+  workloads: readonly Workload[],
+  history: readonly HistoryEvent[],
+  budget: CheckBudget,
+): CheckResult[] {
+  const results: CheckResult[] = [];
+  for (const workload of workloads) {
+    const keys = new Set(workload.keys);
+    const events = history.filter(
+      (event) => event.process !== "nemesis" && event.key !== undefined && keys.has(event.key),
+    );
+    for (const result of workload.check(events, budget))
+      results.push({ ...result, checker: `${workload.name}/${result.checker}` });
+  }
+  return results;
 }
 
 async function createKeyspace(

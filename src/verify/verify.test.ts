@@ -111,6 +111,11 @@ describe("brigade verify on real processes", () => {
     const anomaly = register?.anomalies[0];
     assert.equal(anomaly?.kind, "nonlinearizable");
     assert.ok((anomaly?.events.length ?? 0) > 0, "the anomaly names no operations");
+
+    // The recorded history alone is enough to find it again.
+    const recheck = await runCli(["verify", "--check-only", directory]);
+    assert.equal(recheck.code, 1, recheck.stderr);
+    assert.match(recheck.stdout, /INVALID {2}register\/linearizable/);
   });
 
   it("attaches to a running `brigade up`, and leaves it running with no fault in force", async () => {
