@@ -69,6 +69,21 @@ describe("checkCounter", () => {
     assert.ok(result.anomalies.some((anomaly) => anomaly.kind === "phantom-increment"));
   });
 
+  it("counts only increments acknowledged before the final read began", () => {
+    const result = checkCounter(
+      history([
+        [0, "invoke", "cas", [null, 0]],
+        [0, "ok", "cas", [null, 0]],
+        [3, "invoke", "read", null],
+        [1, "invoke", "cas", [0, 1]],
+        [1, "ok", "cas", [0, 1]],
+        [3, "ok", "read", 0],
+      ]),
+    );
+    assert.equal(result.verdict, "valid", result.summary);
+    assert.equal(result.stats.increments, 1);
+  });
+
   it("is unknown without a successful read", () => {
     const result = checkCounter(
       history([

@@ -112,6 +112,23 @@ describe("set checker", () => {
     assert.match(result.anomalies[0]?.message ?? "", /final read .* misses 1 acknowledged add: 2$/);
   });
 
+  it("reports a failed add whose element appears, and an indeterminate add seen then lost", () => {
+    const result = checkSet(
+      history([
+        { p: 1, f: "add", value: 1, call: 0, ret: 1, type: "fail" },
+        { p: 3, f: "add", value: 2, call: 0, ret: 1, type: "info" },
+        { p: 2, f: "read", out: [1, 2], call: 2, ret: 3 },
+        { p: 2, f: "read", out: [], call: 4, ret: 5 },
+      ]),
+    );
+    assert.equal(result.verdict, "invalid");
+    assert.deepEqual(
+      result.anomalies.map((anomaly) => anomaly.kind),
+      ["failed-add-present", "lost-element"],
+    );
+    assert.match(result.anomalies[1]?.message ?? "", /misses 2, which the earlier read/);
+  });
+
   it("reports elements nobody added, and duplicates", () => {
     const result = checkSet(
       history([

@@ -75,7 +75,17 @@ export function checkSetOperations(
     const okReads = ops
       .filter((op) => op.f === "read" && op.type === "ok")
       .sort((a, b) => a.callTime - b.callTime || a.invokeIndex - b.invokeIndex);
-    const attemptedValues = new Set<unknown>(adds.map((op) => op.input));
+    // A failed add did not happen: its element may never appear.
+    const possibleValues = new Set<unknown>(
+      adds.filter((op) => op.type !== "fail").map((op) => op.input),
+    );
+    const failedValues = new Set<unknown>(
+      adds.filter((op) => op.type === "fail").map((op) => op.input),
+    );
+    // Sets only grow: an element a completed read showed must be in every read begun after.
+    const readsByReturn = [...okReads].sort((a, b) => a.returnTime - b.returnTime);
+    const observed = new Map<unknown, Operation>();
+    let observedThrough = 0;
     const okAdds = adds
       .filter((op) => op.type === "ok")
       .sort((a, b) => a.returnTime - b.returnTime || a.invokeIndex - b.invokeIndex);
@@ -91,11 +101,20 @@ export function checkSetOperations(
       const present = new Set<unknown>();
       const duplicates: unknown[] = [];
       const unexpected: unknown[] = [];
+      const failedPresent: unknown[] = [];
       for (const element of elements) {
         if (present.has(element)) duplicates.push(element);
         present.add(element);
-        if (!attemptedValues.has(element)) unexpected.push(element);
+        if (failedValues.has(element)) failedPresent.push(element);
+        else if (!possibleValues.has(element)) unexpected.push(element);
       }
+      for (; observedThrough < readsByReturn.length; observedThrough++) {
+        const earlier = readsByReturn[observedThrough] as Operation;
+        if (earlier.returnTime >= read.callTime) break;
+        for (const element of earlier.output as unknown[])
+          if (possibleValues.has(element) && !observed.has(element)) observed.set(element, earlier);
+      }
+      const shownBefore = [...observed].filter(([element]) => !present.has(element));
       const readWindow = { from: read.callTime, to: read.returnTime };
       if (duplicates.length > 0) {
         counts.duplicate++;
@@ -115,6 +134,17 @@ export function checkSetOperations(
           kind: "unexpected-element",
           key,
           message: `read [#${read.invokeIndex}] of set ${JSON.stringify(key)} holds ${shown(unexpected)}, which no add attempted`,
+          events: [read.invokeIndex],
+          window: readWindow,
+        });
+      }
+      if (failedPresent.length > 0) {
+        counts.unexpected++;
+        keyInvalid = true;
+        report({
+          kind: "failed-add-present",
+          key,
+          message: `read [#${read.invokeIndex}] of set ${JSON.stringify(key)} holds ${shown(failedPresent)}, whose adds were answered as not applied`,
           events: [read.invokeIndex],
           window: readWindow,
         });
@@ -141,6 +171,21 @@ export function checkSetOperations(
             from: Math.min(read.callTime, ...missing.slice(0, shownMax).map((add) => add.callTime)),
             to: read.returnTime,
           },
+        });
+      }
+      // Elements an earlier read showed that are not acknowledged adds (indeterminate ones).
+      const missingValues = new Set(missing.map((add) => add.input));
+      const vanished = shownBefore.filter(([element]) => !missingValues.has(element));
+      if (vanished.length > 0) {
+        counts.lostAdd++;
+        keyInvalid = true;
+        const [element, earlier] = vanished[0] as [unknown, Operation];
+        report({
+          kind: "lost-element",
+          key,
+          message: `read [#${read.invokeIndex}] of set ${JSON.stringify(key)} misses ${shown(vanished.map(([value]) => value))}, which the earlier read [#${earlier.invokeIndex}] showed (${JSON.stringify(element)})`,
+          events: [earlier.invokeIndex, read.invokeIndex],
+          window: { from: earlier.callTime, to: read.returnTime },
         });
       }
     }

@@ -10,7 +10,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { Command } from "commander";
 import { combineVerdicts, type HistoryEvent, parseHistory } from "../checker/history.js";
-import { attachVerifyCluster, startVerifyCluster } from "../verify/cluster.js";
+import { attachVerifyCluster, startVerifyCluster, type VerifyCluster } from "../verify/cluster.js";
 import { type NemesisKind, nemesisKinds } from "../verify/nemesis.js";
 import { writeRunFiles } from "../verify/output.js";
 import type { VerifyRun } from "../verify/run-types.js";
@@ -141,14 +141,27 @@ async function liveRun(
   log(`verify: seed ${seed}; results in ${out}`);
 
   const clusterDir = options.attach ? null : mkdtempSync(path.join(tmpdir(), "brigade-verify-"));
-  const cluster =
-    clusterDir === null
-      ? await attachVerifyCluster(path.resolve(options.dir))
-      : await startVerifyCluster({
-          nodes: nodeCount,
-          dir: clusterDir,
-          logFile: path.join(out, "cluster.log"),
-        });
+  const removeData = () => {
+    if (clusterDir !== null && !options.keepData)
+      rmSync(clusterDir, { recursive: true, force: true });
+  };
+  let cluster: VerifyCluster;
+  try {
+    cluster =
+      clusterDir === null
+        ? await attachVerifyCluster(path.resolve(options.dir))
+        : await startVerifyCluster({
+            nodes: nodeCount,
+            dir: clusterDir,
+            logFile: path.join(out, "cluster.log"),
+          });
+  } catch (error) {
+    removeData();
+    throw new CliError(
+      `cannot ${clusterDir === null ? "attach to" : "start"} the cluster: ${(error as Error).message}`,
+      1,
+    );
+  }
   let run: VerifyRun;
   try {
     run = await runVerify({
@@ -169,8 +182,7 @@ async function liveRun(
     });
   } finally {
     await cluster.close();
-    if (clusterDir !== null && !options.keepData)
-      rmSync(clusterDir, { recursive: true, force: true });
+    removeData();
   }
   return { run, out };
 }
@@ -204,6 +216,9 @@ function recheck(
     stepsPerKey,
     shouldStop: () => performance.now() > deadline,
   });
+  // Results that are not a workload's (a cluster that did not recover) still stand.
+  const others = previous.results.filter((result) => !result.checker.includes("/"));
+  results.push(...others);
   return {
     out: directory,
     run: {

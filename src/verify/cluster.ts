@@ -54,7 +54,9 @@ export async function startVerifyCluster(options: StartOptions): Promise<VerifyC
 
 export async function attachVerifyCluster(dir: string): Promise<VerifyCluster> {
   const chaos = ControlApiChaos.fromDir(dir);
-  const nodes = await chaos.nodes();
+  // Nodes someone stopped before the run are not part of it (and the final heal leaves them).
+  const nodes = (await chaos.nodes()).filter((node) => node.state === "running");
+  if (nodes.length === 0) throw new Error(`no running node in the \`brigade up\` of ${dir}`);
   return {
     chaos,
     apis: new Map(nodes.map((node) => [node.id, node.api])),

@@ -63,11 +63,10 @@ export class Nemesis {
       const kind = random.pick(this.#options.kinds);
       try {
         await this.#start(kind);
+        if (!this.#stopped) await this.#sleep(random.intInclusive(holdMin, holdMax));
       } catch (error) {
         this.#options.log?.(`nemesis: ${kind} failed to start: ${(error as Error).message}`);
-        continue;
       }
-      await this.#sleep(random.intInclusive(holdMin, holdMax));
       await this.#stopCurrent();
     }
   }
@@ -94,12 +93,31 @@ export class Nemesis {
       detail: "heal network and clocks, resume and restart every node",
     });
     this.#options.record({ type: "invoke", process: "nemesis", f: "heal", value: value("start") });
-    await chaos.heal();
+    // Every step is tried even when one fails, so one stuck node does not leave others down.
+    const failures: string[] = [];
+    const attempt = async (what: string, step: () => Promise<void>) => {
+      try {
+        await step();
+      } catch (error) {
+        failures.push(`${what}: ${(error as Error).message}`);
+      }
+    };
+    await attempt("heal", () => chaos.heal());
+    const ours = new Set(this.#options.nodes);
     for (const node of await chaos.nodes()) {
-      if (node.state === "paused") await chaos.resume(node.id);
-      else if (node.state !== "running" && node.state !== "starting") await chaos.restart(node.id);
+      if (!ours.has(node.id)) continue;
+      if (node.state === "paused") await attempt(`resume ${node.id}`, () => chaos.resume(node.id));
+      else if (node.state !== "running" && node.state !== "starting")
+        await attempt(`restart ${node.id}`, () => chaos.restart(node.id));
     }
-    this.#options.record({ type: "info", process: "nemesis", f: "heal", value: value("stop") });
+    this.#options.record({
+      type: "info",
+      process: "nemesis",
+      f: "heal",
+      value: value("stop"),
+      ...(failures.length === 0 ? {} : { error: failures.join("; ") }),
+    });
+    if (failures.length > 0) throw new Error(failures.join("; "));
   }
 
   async #start(kind: NemesisKind): Promise<void> {
@@ -135,9 +153,7 @@ export class Nemesis {
         begin = async () => {
           for (const node of some) await chaos.kill(node);
         };
-        end = async () => {
-          for (const node of some) await chaos.restart(node);
-        };
+        end = () => everyNode(some, (node) => chaos.restart(node));
         break;
       case "pause":
         affected = some;
@@ -145,9 +161,7 @@ export class Nemesis {
         begin = async () => {
           for (const node of some) await chaos.pause(node);
         };
-        end = async () => {
-          for (const node of some) await chaos.resume(node);
-        };
+        end = () => everyNode(some, (node) => chaos.resume(node));
         break;
       case "skew": {
         // Offsets on both sides of the nodes' 500 ms HLC tolerance.
@@ -157,9 +171,7 @@ export class Nemesis {
         begin = async () => {
           for (const [i, node] of some.entries()) await chaos.skew(node, offsets[i] as number);
         };
-        end = async () => {
-          for (const node of some) await chaos.skew(node, 0);
-        };
+        end = () => everyNode(some, (node) => chaos.skew(node, 0));
         break;
       }
       case "delay":
@@ -189,17 +201,36 @@ export class Nemesis {
     });
     this.#options.record({ type: "invoke", process: "nemesis", f: kind, value: value("start") });
     this.#options.log?.(`nemesis: ${kind} ${detail}`);
-    await begin();
-    this.#options.record({ type: "info", process: "nemesis", f: kind, value: value("start") });
+    // Set before it acts: a start that fails halfway (one of two nodes killed) is still undone.
     this.#current = {
       value: value("stop"),
       stop: async () => {
         this.#options.record({ type: "invoke", process: "nemesis", f: kind, value: value("stop") });
-        await end();
-        this.#options.record({ type: "info", process: "nemesis", f: kind, value: value("stop") });
+        let failure: string | undefined;
+        try {
+          await end();
+        } catch (error) {
+          failure = (error as Error).message;
+          throw error;
+        } finally {
+          // A failed stop still closes the interval; the final heal repairs what it left.
+          this.#options.record({
+            type: "info",
+            process: "nemesis",
+            f: kind,
+            value: value("stop"),
+            ...(failure === undefined ? {} : { error: failure }),
+          });
+        }
         this.#options.log?.(`nemesis: ${kind} stopped`);
       },
     };
+    try {
+      await begin();
+    } finally {
+      // Recorded even when it failed halfway: the fault may be partly in force.
+      this.#options.record({ type: "info", process: "nemesis", f: kind, value: value("start") });
+    }
   }
 
   async #stopCurrent(): Promise<void> {
@@ -217,6 +248,7 @@ export class Nemesis {
   }
 
   #sleep(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
       function done() {
@@ -226,6 +258,19 @@ export class Nemesis {
       this.#wake = done;
     });
   }
+}
+
+/** Runs `step` on every node, even after one fails; then throws the failures together. */
+async function everyNode(nodes: readonly string[], step: (node: string) => Promise<void>) {
+  const failures: string[] = [];
+  for (const node of nodes) {
+    try {
+      await step(node);
+    } catch (error) {
+      failures.push(`${node}: ${(error as Error).message}`);
+    }
+  }
+  if (failures.length > 0) throw new Error(failures.join("; "));
 }
 
 function signed(ms: number): string {

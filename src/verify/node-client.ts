@@ -36,7 +36,8 @@ export function errorText(answer: NodeAnswer): string {
 }
 
 export class NodeClient {
-  readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  // No socket cap: a request queued inside the agent would spend its timeout unsent.
+  readonly #agent = new http.Agent({ keepAlive: true });
   readonly #host: string;
   readonly #port: number;
 

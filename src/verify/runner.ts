@@ -148,18 +148,34 @@ export async function runVerify(options: RunOptions): Promise<VerifyRun> {
     while (performance.now() < clientsEnd) {
       const op = workload.next(workerRandom, memory);
       if ((await perform(process, workload, client, op, memory)) === "info") process = newProcess();
-      if (options.staggerMs > 0) await sleep(workerRandom.int(2 * options.staggerMs + 1));
+      if (options.staggerMs > 0)
+        await sleep(workerRandom.int(Math.round(2 * options.staggerMs) + 1));
     }
   }
-  await Promise.all(workers);
+  // Whatever happens to the clients, the nemesis stops and the cluster is healed: an
+  // attached cluster must not be left broken.
+  const clientsDone = await Promise.allSettled(workers);
   nemesis?.stop();
   await nemesisDone;
 
   // 4. Heal, recover, final reads.
   options.log("verify: clients done; healing and waiting for recovery");
-  if (nemesis !== null) await nemesis.healAll();
+  let healFailure: string | null = null;
+  if (nemesis !== null) {
+    try {
+      await nemesis.healAll();
+    } catch (error) {
+      healFailure = (error as Error).message;
+      options.log(`verify: heal incomplete: ${healFailure}`);
+    }
+  }
+  const clientFailure = clientsDone.find((outcome) => outcome.status === "rejected");
+  if (clientFailure !== undefined) {
+    for (const client of clients.values()) client.close();
+    throw clientFailure.reason;
+  }
   const recoveryDeadline = performance.now() + options.recoveryMs;
-  let recovered = true;
+  let recovered = healFailure === null;
   for (const workload of options.workloads) {
     try {
       await waitServing([...clients.values()], workload.keyspace, recoveryDeadline);
@@ -184,7 +200,10 @@ export async function runVerify(options: RunOptions): Promise<VerifyRun> {
     results.push({
       checker: "recovery",
       verdict: "unknown",
-      summary: `the cluster did not answer every final read within ${options.recoveryMs / 1000}s of the heal`,
+      summary:
+        healFailure === null
+          ? `the cluster did not answer every final read within ${options.recoveryMs / 1000}s of the heal`
+          : `the heal failed (${healFailure}), so the final reads may not see a healed cluster`,
       anomalies: [],
       stats: {},
     });

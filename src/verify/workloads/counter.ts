@@ -28,7 +28,8 @@ export class CounterWorkload implements Workload {
   }
 
   setup(): readonly OpRequest[] {
-    return [{ f: "write", key: "counter", value: 0 }];
+    // Conditional, so a retry cannot reset a counter an earlier attempt already started.
+    return [{ f: "cas", key: "counter", value: [null, 0] }];
   }
 
   next(random: Prng, memory: WorkerMemory): OpRequest {
