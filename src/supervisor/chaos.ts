@@ -15,7 +15,7 @@ import type { ManagedNodeInfo, Supervisor } from "./supervisor.js";
 
 /** One fault in force, as `status` reports it. */
 export interface ActiveFault {
-  readonly kind: "partition" | "isolate" | "link" | "skew" | "pause" | "kill";
+  readonly kind: "partition" | "isolate" | "link" | "skew" | "pause" | "kill" | "unhealed";
   /** The nodes it acts on (for a partition, every node named in any group). */
   readonly nodes: readonly string[];
   /** Human-readable detail: "n1,n2 / n3,n4,n5", "n1→n2 delay 200ms±50", "+500ms", ... */

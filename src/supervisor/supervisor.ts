@@ -106,6 +106,8 @@ export class Supervisor {
   private readonly skews = new Map<string, { offsetMs: number; since: number }>();
   private readonly pauses = new Map<string, PauseRecord>();
   private readonly kills = new Map<string, number>();
+  /** Nodes a heal did not reach: they may still hold rules or a skew (the next heal retries). */
+  private readonly unhealed = new Map<string, number>();
   /**
    * Fault changes run one at a time, so a heal cannot interleave with a re-application that
    * would put back what it just removed.
@@ -286,6 +288,7 @@ export class Supervisor {
       await exited;
     }
     this.kills.delete(id);
+    this.unhealed.delete(id); // a new process starts with no rules
     this.spawnNode(node);
     await this.waitReady(node);
     await this.serial(() => this.reapply(node));
@@ -515,14 +518,21 @@ export class Supervisor {
       for (const node of paused) this.resume(node.id);
       this.networkFaults.length = 0;
       this.skews.clear();
+      const running = [...this.nodes.values()].filter(
+        (node) => node.child !== null && node.state === "running",
+      );
       const results = await Promise.allSettled(
-        [...this.nodes.values()]
-          .filter((node) => node.child !== null && node.state === "running")
-          .map((node) => nodeApi(node, "DELETE", "/v1/faults")),
+        running.map((node) => nodeApi(node, "DELETE", "/v1/faults")),
       );
-      const failed = results.flatMap((result) =>
-        result.status === "rejected" ? [(result.reason as Error).message] : [],
-      );
+      const failed: string[] = [];
+      results.forEach((result, i) => {
+        const { id } = running[i] as ManagedNode;
+        if (result.status === "fulfilled") this.unhealed.delete(id);
+        else {
+          this.unhealed.set(id, Date.now());
+          failed.push((result.reason as Error).message);
+        }
+      });
       if (failed.length > 0)
         throw new BrigadeError("Unavailable", `heal incomplete: ${failed.join("; ")}`);
       this.options.output(
@@ -536,7 +546,12 @@ export class Supervisor {
 
   /** The faults in force, oldest first. */
   faults(): ActiveFault[] {
-    const faults: ActiveFault[] = [];
+    const faults: ActiveFault[] = [...this.unhealed].map(([id, since]) => ({
+      kind: "unhealed",
+      nodes: [id],
+      detail: `the last heal did not reach ${id}: it may still hold rules or a skew`,
+      since,
+    }));
     for (const fault of this.networkFaults) {
       switch (fault.kind) {
         case "partition":
