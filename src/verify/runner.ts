@@ -234,9 +234,9 @@ export function checkWorkloads(
 ): CheckResult[] {
   const results: CheckResult[] = [];
   for (const workload of workloads) {
-    const keys = new Set(workload.keys);
     const events = history.filter(
-      (event) => event.process !== "nemesis" && event.key !== undefined && keys.has(event.key),
+      (event) =>
+        event.process !== "nemesis" && event.key !== undefined && workload.ownsKey(event.key),
     );
     for (const result of workload.check(events, budget))
       results.push({ ...result, checker: `${workload.name}/${result.checker}` });

@@ -37,8 +37,8 @@ export interface Workload {
   readonly name: string;
   /** The keyspace it creates and uses. */
   readonly keyspace: string;
-  /** The history keys it uses: its events are those on these keys. */
-  readonly keys: readonly string[];
+  /** Whether a history key is one of its own: its events are those on its keys. */
+  ownsKey(key: string): boolean;
   /** Operations run once, in order, before the clients start (retried until ok). */
   setup(): readonly OpRequest[];
   /** The next operation of a worker. */

@@ -13,8 +13,10 @@ import { checkAppendHistory } from "./checks.js";
 import { getKey, isCompareFailed, putKey, readFailure, writeOutcome } from "./kv-calls.js";
 
 export interface AppendOptions extends WorkloadOptions {
-  /** How many lists (default 3). */
+  /** How many lists are in use at once (default 3). */
   readonly keys?: number;
+  /** Appends a list gets before a fresh key replaces it (default 100). */
+  readonly appendsPerKey?: number;
 }
 
 /** Conditional writes an append tries before it gives up (a definite fail). */
@@ -23,12 +25,26 @@ const appendAttemptsMax = 8;
 export class AppendWorkload implements Workload {
   readonly name = "append";
   readonly keyspace: string;
-  readonly keys: readonly string[];
+  /**
+   * The lists in use. Each retires after `appendsPerKey` appends, as in Jepsen's list-append:
+   * every append rewrites the whole list and every read records it, so lists stay short and
+   * the history grows linearly with the run.
+   */
+  readonly #active: string[];
+  readonly #appends = new Map<string, number>();
+  readonly #appendsPerKey: number;
+  #keysUsed: number;
   #nextElement = 1;
 
   constructor(options: AppendOptions) {
     this.keyspace = options.keyspace;
-    this.keys = Array.from({ length: options.keys ?? 3 }, (_, i) => `l${i}`);
+    this.#keysUsed = options.keys ?? 3;
+    this.#active = Array.from({ length: this.#keysUsed }, (_, i) => `l${i}`);
+    this.#appendsPerKey = options.appendsPerKey ?? 100;
+  }
+
+  ownsKey(key: string): boolean {
+    return /^l\d+$/.test(key);
   }
 
   setup(): readonly OpRequest[] {
@@ -36,8 +52,12 @@ export class AppendWorkload implements Workload {
   }
 
   next(random: Prng): OpRequest {
-    const key = random.pick(this.keys);
+    const slot = random.int(this.#active.length);
+    const key = this.#active[slot] as string;
     if (random.chance(0.4)) return { f: "read", key, value: null };
+    const appends = (this.#appends.get(key) ?? 0) + 1;
+    this.#appends.set(key, appends);
+    if (appends >= this.#appendsPerKey) this.#active[slot] = `l${this.#keysUsed++}`;
     return { f: "append", key, value: this.#nextElement++ };
   }
 
@@ -61,7 +81,11 @@ export class AppendWorkload implements Workload {
   }
 
   finalReads(): readonly OpRequest[] {
-    return this.keys.map((key) => ({ f: "read", key, value: null }));
+    return Array.from({ length: this.#keysUsed }, (_, i) => ({
+      f: "read",
+      key: `l${i}`,
+      value: null,
+    }));
   }
 
   check(events: readonly HistoryEvent[], budget: CheckBudget): CheckResult[] {

@@ -37,7 +37,9 @@ export interface Transfer {
 export class BankWorkload implements Workload {
   readonly name = "bank";
   readonly keyspace: string;
-  readonly keys = ["bank"] as const;
+  ownsKey(key: string): boolean {
+    return key === "bank";
+  }
   readonly accounts: readonly string[];
   readonly total: number;
   readonly #balance: number;

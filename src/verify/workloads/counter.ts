@@ -21,7 +21,9 @@ import { applyRegisterOp } from "./register.js";
 export class CounterWorkload implements Workload {
   readonly name = "counter";
   readonly keyspace: string;
-  readonly keys = ["counter"] as const;
+  ownsKey(key: string): boolean {
+    return key === "counter";
+  }
 
   constructor(options: WorkloadOptions) {
     this.keyspace = options.keyspace;

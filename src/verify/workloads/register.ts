@@ -28,6 +28,10 @@ export class RegisterWorkload implements Workload {
   readonly keys: readonly string[];
   #nextValue = 1;
 
+  ownsKey(key: string): boolean {
+    return /^r\d+$/.test(key);
+  }
+
   constructor(options: RegisterOptions) {
     this.keyspace = options.keyspace;
     this.keys = Array.from({ length: options.keys ?? 3 }, (_, i) => `r${i}`);

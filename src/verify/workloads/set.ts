@@ -15,7 +15,9 @@ const prefix = "{set}/";
 export class SetWorkload implements Workload {
   readonly name = "set";
   readonly keyspace: string;
-  readonly keys = ["set"] as const;
+  ownsKey(key: string): boolean {
+    return key === "set";
+  }
   #nextElement = 1;
 
   constructor(options: WorkloadOptions) {
