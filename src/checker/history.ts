@@ -123,27 +123,40 @@ export function parseHistory(text: string): HistoryEvent[] {
   const events: HistoryEvent[] = [];
   const lines = text.split("\n");
   for (let line = 0; line < lines.length; line++) {
-    const raw = (lines[line] as string).trim();
-    if (raw === "") continue;
-    let event: HistoryEvent;
-    try {
-      event = JSON.parse(raw) as HistoryEvent;
-    } catch (error) {
-      throw new Error(`history line ${line + 1}: not JSON (${(error as Error).message})`);
-    }
-    if (
-      typeof event !== "object" ||
-      event === null ||
-      !["invoke", "ok", "fail", "info"].includes(event.type) ||
-      typeof event.f !== "string" ||
-      typeof event.time !== "number" ||
-      (typeof event.process !== "number" && event.process !== "nemesis")
-    ) {
-      throw new Error(`history line ${line + 1}: not a history event: ${raw.slice(0, 200)}`);
-    }
-    events.push({ ...event, index: events.length });
+    const event = parseHistoryLine(lines[line] as string, line + 1, events.length);
+    if (event !== null) events.push(event);
   }
   return events;
+}
+
+/**
+ * Parses one JSONL line (`lineNumber` for the error message) into the event at position
+ * `index`; null for a blank line. For histories too large to hold as one string.
+ */
+export function parseHistoryLine(
+  text: string,
+  lineNumber: number,
+  index: number,
+): HistoryEvent | null {
+  const raw = text.trim();
+  if (raw === "") return null;
+  let event: HistoryEvent;
+  try {
+    event = JSON.parse(raw) as HistoryEvent;
+  } catch (error) {
+    throw new Error(`history line ${lineNumber}: not JSON (${(error as Error).message})`);
+  }
+  if (
+    typeof event !== "object" ||
+    event === null ||
+    !["invoke", "ok", "fail", "info"].includes(event.type) ||
+    typeof event.f !== "string" ||
+    typeof event.time !== "number" ||
+    (typeof event.process !== "number" && event.process !== "nemesis")
+  ) {
+    throw new Error(`history line ${lineNumber}: not a history event: ${raw.slice(0, 200)}`);
+  }
+  return { ...event, index };
 }
 
 /** One line of JSONL per event. */

@@ -4,12 +4,13 @@
  * nemesis, heals, checks the history and writes `history.jsonl`, `results.json` and
  * `report.html`. Exit 0 only when every checker says valid: 1 invalid, 3 unknown, 2 usage.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createReadStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { createInterface } from "node:readline";
 import type { Command } from "commander";
-import { combineVerdicts, type HistoryEvent, parseHistory } from "../checker/history.js";
+import { combineVerdicts, type HistoryEvent, parseHistoryLine } from "../checker/history.js";
 import { attachVerifyCluster, startVerifyCluster, type VerifyCluster } from "../verify/cluster.js";
 import { type NemesisKind, nemesisKinds } from "../verify/nemesis.js";
 import { writeRunFiles } from "../verify/output.js";
@@ -83,7 +84,7 @@ export function registerVerifyCommand(program: Command): void {
       const { run, out } =
         options.checkOnly === undefined
           ? await liveRun(options, stepsPerKey, checkTimeoutMs)
-          : recheck(path.resolve(options.checkOnly), stepsPerKey, checkTimeoutMs);
+          : await recheck(path.resolve(options.checkOnly), stepsPerKey, checkTimeoutMs);
       const files = writeRunFiles(out, run);
       if (options.json) {
         const { history: _history, ...summary } = run;
@@ -188,15 +189,15 @@ async function liveRun(
 }
 
 /** Checks a recorded run again: its settings say which workloads made the history. */
-function recheck(
+async function recheck(
   directory: string,
   stepsPerKey: number,
   checkTimeoutMs: number,
-): { run: VerifyRun; out: string } {
+): Promise<{ run: VerifyRun; out: string }> {
   let history: HistoryEvent[];
   let previous: Omit<VerifyRun, "history">;
   try {
-    history = parseHistory(readFileSync(path.join(directory, "history.jsonl"), "utf8"));
+    history = await readHistory(path.join(directory, "history.jsonl"));
     previous = JSON.parse(readFileSync(path.join(directory, "results.json"), "utf8"));
   } catch (error) {
     throw new CliError(
@@ -250,4 +251,18 @@ function integer(text: string, flag: string, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max)
     throw new CliError(`${flag} must be an integer in ${min}..${max}, got "${text}"`, 2);
   return value;
+}
+
+/** Reads a history line by line: a long run's file is larger than one string can be. */
+async function readHistory(file: string): Promise<HistoryEvent[]> {
+  const events: HistoryEvent[] = [];
+  let lineNumber = 0;
+  for await (const line of createInterface({
+    input: createReadStream(file),
+    crlfDelay: Infinity,
+  })) {
+    const event = parseHistoryLine(line, ++lineNumber, events.length);
+    if (event !== null) events.push(event);
+  }
+  return events;
 }
