@@ -14,6 +14,7 @@ import {
   type Anomaly,
   type CheckResult,
   combineVerdicts,
+  groupByKey,
   type HistoryEvent,
   type Operation,
   pairOperations,
@@ -53,13 +54,7 @@ export function checkAppendOperations(
   const relevant = operations.filter((op) => op.f === "append" || op.f === "read");
   const linearizability = checkLinearizableOperations(relevant, appendModel(), options);
 
-  const byKey = new Map<string, Operation[]>();
-  for (const op of relevant) {
-    const key = op.key ?? "";
-    const group = byKey.get(key);
-    if (group === undefined) byKey.set(key, [op]);
-    else group.push(op);
-  }
+  const byKey = groupByKey(relevant);
   const direct: Anomaly[] = [];
   const counts = new Map<string, number>();
   const report = (anomaly: Anomaly) => {
@@ -73,8 +68,7 @@ export function checkAppendOperations(
       .join(", ") + (values.length > elementsShownMax ? `, ... (${values.length} in all)` : "");
   let reads = 0;
 
-  for (const key of [...byKey.keys()].sort()) {
-    const ops = byKey.get(key) as Operation[];
+  for (const [key, ops] of byKey) {
     const appended = new Set<unknown>();
     for (const op of ops) if (op.f === "append") appended.add(op.input);
     const okReads = ops

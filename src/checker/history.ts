@@ -118,6 +118,21 @@ export function pairOperations(events: readonly HistoryEvent[]): Operation[] {
   return operations.sort((a, b) => a.invokeIndex - b.invokeIndex);
 }
 
+/** Operations grouped by key (by default `op.key`, "" when absent), in key order. */
+export function groupByKey(
+  operations: Iterable<Operation>,
+  keyOf: (op: Operation) => string = (op) => op.key ?? "",
+): Map<string, Operation[]> {
+  const groups = new Map<string, Operation[]>();
+  for (const op of operations) {
+    const key = keyOf(op);
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [op]);
+    else group.push(op);
+  }
+  return new Map([...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
 /** Parses JSONL text into events; a malformed line throws with its line number. */
 export function parseHistory(text: string): HistoryEvent[] {
   const events: HistoryEvent[] = [];

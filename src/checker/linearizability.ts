@@ -54,6 +54,7 @@ import {
   type Anomaly,
   type CheckResult,
   combineVerdicts,
+  groupByKey,
   type HistoryEvent,
   type Operation,
   pairOperations,
@@ -181,22 +182,14 @@ export function checkLinearizableOperations<State>(
     seed: options.seed ?? defaultSeed,
   };
   const readOnly = model.readOnly?.bind(model) ?? ((op: Operation) => op.f === "read");
-  const byKey = new Map<string, Operation[]>();
-  let dropped = 0;
-  for (const op of operations) {
-    // A failed op did not happen; an indeterminate read neither changed nor showed anything.
-    if (op.type === "fail" || (op.type === "info" && readOnly(op))) {
-      dropped++;
-      continue;
-    }
-    const key = options.partition === "none" ? "*" : (op.key ?? "");
-    let group = byKey.get(key);
-    if (group === undefined) {
-      group = [];
-      byKey.set(key, group);
-    }
-    group.push(op);
-  }
+  // A failed op did not happen; an indeterminate read neither changed nor showed anything.
+  const searchable = operations.filter(
+    (op) => !(op.type === "fail" || (op.type === "info" && readOnly(op))),
+  );
+  const dropped = operations.length - searchable.length;
+  const byKey = groupByKey(searchable, (op) =>
+    options.partition === "none" ? "*" : (op.key ?? ""),
+  );
 
   const perKey: KeyDetail[] = [];
   const workspace = new Workspace();
@@ -207,8 +200,7 @@ export function checkLinearizableOperations<State>(
   let statesExplored = 0;
   let cacheHits = 0;
   let steps = 0;
-  for (const key of [...byKey.keys()].sort()) {
-    const ops = byKey.get(key) as Operation[];
+  for (const [key, ops] of byKey) {
     if (!stopped && limits.shouldStop()) stopped = true;
     if (stopped) {
       perKey.push({

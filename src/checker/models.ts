@@ -4,7 +4,7 @@
  * a map of independent objects (for checking a history without splitting it by key).
  * States are immutable: a step returns a new state and never changes the one it got.
  */
-import type { Operation } from "./history.js";
+import { groupByKey, type Operation } from "./history.js";
 import type { Model, StepResult } from "./linearizability.js";
 
 export type RegisterValue = number | null;
@@ -200,12 +200,7 @@ export function keyedModel<State>(inner: Model<State>): Model<ReadonlyMap<string
     overwrites: (later, earlier) =>
       keyOf(later) === keyOf(earlier) && (inner.overwrites?.(later, earlier) ?? false),
     unobserved(operations) {
-      const byKey = new Map<string, Operation[]>();
-      for (const op of operations) {
-        const group = byKey.get(keyOf(op));
-        if (group === undefined) byKey.set(keyOf(op), [op]);
-        else group.push(op);
-      }
+      const byKey = groupByKey(operations, keyOf);
       const predicates = new Map<string, (op: Operation) => boolean>();
       for (const [key, group] of byKey) {
         const predicate = inner.unobserved?.(group);

@@ -14,6 +14,7 @@ import {
   type Anomaly,
   type CheckResult,
   combineVerdicts,
+  groupByKey,
   type HistoryEvent,
   type Operation,
   pairOperations,
@@ -43,14 +44,10 @@ export function checkSetOperations(
 ): CheckResult {
   const anomaliesMax = options.anomaliesMax ?? defaultAnomaliesMax;
   const shownMax = options.elementsShownMax ?? defaultElementsShownMax;
-  const byKey = new Map<string, Operation[]>();
-  for (const op of operations) {
-    if (op.f !== "add" && op.f !== "read") continue;
-    const key = op.key ?? "set";
-    const group = byKey.get(key);
-    if (group === undefined) byKey.set(key, [op]);
-    else group.push(op);
-  }
+  const byKey = groupByKey(
+    operations.filter((op) => op.f === "add" || op.f === "read"),
+    (op) => op.key ?? "set",
+  );
 
   const anomalies: Anomaly[] = [];
   const counts = { lostAdd: 0, unexpected: 0, duplicate: 0 };
@@ -69,8 +66,7 @@ export function checkSetOperations(
   let recovered = 0;
   let reads = 0;
 
-  for (const key of [...byKey.keys()].sort()) {
-    const ops = byKey.get(key) as Operation[];
+  for (const [key, ops] of byKey) {
     const adds = ops.filter((op) => op.f === "add");
     const okReads = ops
       .filter((op) => op.f === "read" && op.type === "ok")
