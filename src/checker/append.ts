@@ -16,6 +16,7 @@ import {
   combineVerdicts,
   groupByKey,
   type HistoryEvent,
+  listValues,
   type Operation,
   pairOperations,
 } from "./history.js";
@@ -61,11 +62,7 @@ export function checkAppendOperations(
     counts.set(anomaly.kind, (counts.get(anomaly.kind) ?? 0) + 1);
     if (direct.length < anomaliesMax) direct.push(anomaly);
   };
-  const shown = (values: readonly unknown[]) =>
-    values
-      .slice(0, elementsShownMax)
-      .map((value) => JSON.stringify(value))
-      .join(", ") + (values.length > elementsShownMax ? `, ... (${values.length} in all)` : "");
+  const shown = (values: readonly unknown[]) => listValues(values, elementsShownMax);
   let reads = 0;
 
   for (const [key, ops] of byKey) {

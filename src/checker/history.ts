@@ -118,6 +118,15 @@ export function pairOperations(events: readonly HistoryEvent[]): Operation[] {
   return operations.sort((a, b) => a.invokeIndex - b.invokeIndex);
 }
 
+/** For anomaly messages: the first `max` values as JSON, then how many there are in all. */
+export function listValues(values: readonly unknown[], max: number): string {
+  const head = values
+    .slice(0, max)
+    .map((value) => JSON.stringify(value))
+    .join(", ");
+  return values.length > max ? `${head}, ... (${values.length} in all)` : head;
+}
+
 /** Operations grouped by key (by default `op.key`, "" when absent), in key order. */
 export function groupByKey(
   operations: Iterable<Operation>,

@@ -16,6 +16,7 @@ import {
   combineVerdicts,
   groupByKey,
   type HistoryEvent,
+  listValues,
   type Operation,
   pairOperations,
   type Verdict,
@@ -54,11 +55,7 @@ export function checkSetOperations(
   const report = (anomaly: Anomaly) => {
     if (anomalies.length < anomaliesMax) anomalies.push(anomaly);
   };
-  const shown = (values: readonly unknown[]) =>
-    values
-      .slice(0, shownMax)
-      .map((value) => JSON.stringify(value))
-      .join(", ") + (values.length > shownMax ? `, ... (${values.length} in all)` : "");
+  const shown = (values: readonly unknown[]) => listValues(values, shownMax);
   const verdicts: Verdict[] = [];
   let attempted = 0;
   let acknowledged = 0;
