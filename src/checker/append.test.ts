@@ -7,47 +7,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { prngFromSeed } from "../lib/prng.js";
+import { historyOf, type OpSpec } from "../testkit/histories.js";
 import { checkAppend } from "./append.js";
-import type { HistoryEvent } from "./history.js";
 
-interface OpSpec {
-  readonly p: number;
-  readonly f: "append" | "read";
-  readonly key?: string;
-  readonly value?: number;
-  readonly out?: number[];
-  readonly call: number;
-  readonly ret: number;
-  readonly type?: "ok" | "fail" | "info";
-}
-
-function history(specs: readonly OpSpec[]): HistoryEvent[] {
-  const raw: (Omit<HistoryEvent, "index"> & { order: number })[] = [];
-  specs.forEach((spec, order) => {
-    const key = spec.key ?? "l";
-    const type = spec.type ?? "ok";
-    raw.push({
-      type: "invoke",
-      process: spec.p,
-      f: spec.f,
-      key,
-      value: spec.value ?? null,
-      time: spec.call,
-      order,
-    });
-    const value = spec.f === "read" && type === "ok" ? spec.out : (spec.value ?? null);
-    raw.push({ type, process: spec.p, f: spec.f, key, value, time: spec.ret, order });
-  });
-  raw.sort(
-    (a, b) =>
-      a.time - b.time ||
-      (a.order === b.order
-        ? Number(a.type !== "invoke") - Number(b.type !== "invoke")
-        : Number(a.type === "invoke") - Number(b.type === "invoke")) ||
-      a.order - b.order,
-  );
-  return raw.map(({ order: _order, ...event }, index) => ({ ...event, index }));
-}
+const history = (specs: readonly OpSpec[]) => historyOf(specs, "l");
 
 describe("append checker", () => {
   it("accepts a list read in the order it was appended", () => {

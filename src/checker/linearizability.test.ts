@@ -9,57 +9,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { type Prng, prngFromSeed } from "../lib/prng.js";
+import { historyOf, type OpSpec } from "../testkit/histories.js";
 import { type HistoryEvent, type Operation, pairOperations } from "./history.js";
 import { checkLinearizable, checkLinearizableOperations, type Model } from "./linearizability.js";
 import { appendModel, keyedModel, type RegisterValue, registerModel } from "./models.js";
 
-interface OpSpec {
-  readonly p: number;
-  readonly f: string;
-  readonly key?: string;
-  /** The argument (write n, cas [e, n], append n). */
-  readonly value?: unknown;
-  /** A read's result. */
-  readonly out?: unknown;
-  readonly call: number;
-  /** Omitted: the history ends before the op completes (indeterminate). */
-  readonly ret?: number;
-  readonly type?: "ok" | "fail" | "info";
-}
-
-/** Events for the specs: an invoke at `call` and a completion at `ret`, in time order. */
-function history(specs: readonly OpSpec[]): HistoryEvent[] {
-  const raw: Omit<HistoryEvent, "index">[] = [];
-  for (const spec of specs) {
-    raw.push({
-      type: "invoke",
-      process: spec.p,
-      f: spec.f,
-      key: spec.key ?? "x",
-      value: spec.value ?? null,
-      time: spec.call,
-    });
-    if (spec.ret === undefined) continue;
-    const type = spec.type ?? "ok";
-    raw.push({
-      type,
-      process: spec.p,
-      f: spec.f,
-      key: spec.key ?? "x",
-      value: type === "ok" && spec.f === "read" ? spec.out : (spec.value ?? null),
-      time: spec.ret,
-    });
-  }
-  // At equal times: completions, then invokes, then completions of zero-length ops, so a
-  // process's next invoke follows its completion (callers keep zero-length ops from being
-  // followed at the same instant by their process).
-  const rank = (event: Omit<HistoryEvent, "index">, order: number) =>
-    event.type === "invoke" ? 1 : raw[order - 1]?.time === event.time ? 2 : 0;
-  const sorted = raw
-    .map((event, order) => ({ event, order, rank: rank(event, order) }))
-    .sort((a, b) => a.event.time - b.event.time || a.rank - b.rank || a.order - b.order);
-  return sorted.map(({ event }, index) => ({ ...event, index }));
-}
+const history = (specs: readonly OpSpec[]) => historyOf(specs, "x");
 
 const register = registerModel();
 const check = (specs: readonly OpSpec[], options = {}) =>
