@@ -11,12 +11,12 @@ import {
   formatChaosStatus,
   formatMs,
   parseChaosLine,
-  parseDuration,
   parsePartitionGroups,
   parsePercent,
   parseSignedDuration,
 } from "./chaos-command.js";
 import { CliError } from "./cli-error.js";
+import { parseDuration } from "./options.js";
 
 function usageError(run: () => unknown, message: RegExp): void {
   assert.throws(run, (error: unknown) => {

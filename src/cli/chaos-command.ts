@@ -4,30 +4,17 @@
  * (partition, isolate, delay, loss, duplicate) and clock skew through the nodes' fault API,
  * all via the supervisor's control API so it can list them (`status`) and remove them (`heal`).
  *
- * The argument parsers (durations, percents, partition groups) are exported for tests and
- * for the `brigade up` prompt, which accepts the same verbs.
+ * The argument parsers (percents, partition groups; durations are in `options.ts`) are
+ * exported for tests and for the `brigade up` prompt, which accepts the same verbs.
  */
 import type { Command } from "commander";
 import { type ChaosControl, type ChaosStatus, ControlApiChaos } from "../supervisor/chaos.js";
 import type { LinkFault } from "../transport/faults.js";
 import { CliError } from "./cli-error.js";
 import { table } from "./format.js";
+import { parseDuration } from "./options.js";
 
-const unitsMs: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
-const durationPattern = /^(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h)$/;
 const nodeIdPattern = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-
-/**
- * "10s", "200ms", "1.5s", "2m", "1h" → milliseconds; a bare "0" is 0. A bare number is
- * refused: "10" could mean seconds or milliseconds, and guessing wrong is a silent 1000×.
- */
-export function parseDuration(text: string, what = "duration"): number {
-  if (text.trim() === "0") return 0;
-  const match = durationPattern.exec(text.trim());
-  if (match === null)
-    throw new CliError(`malformed ${what} "${text}": use e.g. 200ms, 1.5s, 2m`, 2);
-  return Number(match[1]) * (unitsMs[match[2] as string] as number);
-}
 
 /** Like `parseDuration`, with an optional sign: "+500ms", "-200ms", "0". */
 export function parseSignedDuration(text: string, what = "offset"): number {

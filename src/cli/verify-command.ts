@@ -17,8 +17,8 @@ import { writeRunFiles } from "../verify/output.js";
 import type { VerifyRun } from "../verify/run-types.js";
 import { checkWorkloads, runVerify } from "../verify/runner.js";
 import { createWorkload, type WorkloadName, workloadNames } from "../verify/workloads/index.js";
-import { parseDuration } from "./chaos-command.js";
 import { CliError } from "./cli-error.js";
+import { parseDuration } from "./options.js";
 
 interface VerifyOptions {
   workload: string;
